@@ -1,0 +1,57 @@
+"""The FastAPI application: routers per resource, services on `app.state`, errors as JSON."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from api.routes import entities, operations, queues, subjects, webhooks
+from api.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services, *, follow_projections: bool = True) -> FastAPI:
+    """The ledger's HTTP API; `follow_projections` keeps the read models live in the background."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        follower = None
+        if follow_projections:
+            follower = threading.Thread(
+                target=services.runner.run, args=(stop,), name="projections", daemon=True
+            )
+            follower.start()
+        yield
+        stop.set()
+        if follower:
+            follower.join(timeout=5)
+
+    app = FastAPI(
+        title="Compliance ledger",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="An append-only, tamper-evident ledger of Verifa webhooks, "
+        "with auditor timelines and status as of any point.",
+    )
+    app.state.services = services
+    for module in (webhooks, subjects, entities, queues, operations):
+        app.include_router(module.router)
+
+    @app.exception_handler(PersistenceError)
+    async def store_unavailable(request: Request, error: PersistenceError) -> JSONResponse:
+        log.warning("store unavailable: %s", type(error).__name__)
+        return JSONResponse(
+            {"detail": "store unavailable, try again"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    return app

@@ -1,0 +1,77 @@
+"""FastAPI dependencies: the services, bearer-token roles, and the `as_of` parameter."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.services import Services
+from ledger.history import parse_point
+from ledger.settings import ROLES
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def role_of(services: Services, token: str) -> str | None:
+    """The role of a token, comparing against every known token in constant time."""
+    found = None
+    for known, role in services.credentials.api_tokens.items():
+        if hmac.compare_digest(known.encode(), token.encode()):
+            found = role
+    return found
+
+
+def require(role: str) -> Callable[..., str]:
+    """A dependency that lets through tokens whose role includes `role` (roles are cumulative)."""
+
+    def check(
+        services: ServicesDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> str:
+        granted = role_of(services, credentials.credentials) if credentials else None
+        if granted is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "missing or unknown bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if ROLES.index(granted) < ROLES.index(role):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {role} role")
+        return granted
+
+    return check
+
+
+Auditor = Annotated[str, Depends(require("auditor"))]
+Admin = Annotated[str, Depends(require("admin"))]
+
+AS_OF_HELP = (
+    "A ledger position (integer) or an ISO-8601 instant with offset; "
+    "the answer reflects the ledger as it was then."
+)
+
+
+def as_of_point(
+    as_of: Annotated[str | None, Query(description=AS_OF_HELP)] = None,
+) -> int | datetime | None:
+    """The `as_of` query parameter; a malformed one is the caller's error (422)."""
+    try:
+        return parse_point(as_of)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+
+
+AsOfPoint = Annotated[int | datetime | None, Depends(as_of_point)]

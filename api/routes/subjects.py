@@ -1,0 +1,82 @@
+"""Auditor routes about a subject: its timeline and its status (DESIGN §6)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api.current import read_one
+from api.dependencies import AsOfPoint, Auditor, ServicesDep
+from api.schemas import SubjectStatus, Timeline
+from ledger.views import entry_view
+from projections.models import SUBJECT_STATUS
+
+router = APIRouter(prefix="/subjects", tags=["subjects"])
+
+
+def encode_cursor(as_of: int, after: int) -> str:
+    """Opaque to clients; it pins the page's prefix so later deliveries never shift pages."""
+    return base64.urlsafe_b64encode(json.dumps([as_of, after]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        as_of, after = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        if not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (as_of, after)
+        ):
+            raise ValueError
+    except (ValueError, TypeError, UnicodeError, binascii.Error):
+        raise HTTPException(422, "invalid cursor") from None
+    return as_of, after
+
+
+@router.get("/{external_ref}/timeline", response_model=Timeline)
+def subject_timeline(
+    external_ref: str,
+    services: ServicesDep,
+    _: Auditor,
+    point: AsOfPoint,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Every ledger event in the subject's history, ascending by position, page by page."""
+    history = services.ledger.history
+    if cursor is not None:
+        pinned, after = decode_cursor(cursor)
+        as_of = history.as_of_position(pinned)
+    else:
+        as_of, after = services.ledger.as_of(point), 0
+    if not history.subject_is_known(external_ref, as_of):
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no subject {external_ref!r} as of position {as_of.position}",
+        )
+    entries = history.subject_history(external_ref, as_of, after=after, limit=limit + 1)
+    page = entries[:limit]
+    more = len(entries) > limit
+    return {
+        "subject": external_ref,
+        "as_of": as_of.as_dict(),
+        "events": [entry_view(entry) for entry in page],
+        "next_cursor": encode_cursor(as_of.position, page[-1].position) if more else None,
+    }
+
+
+@router.get("/{external_ref}/status", response_model=SubjectStatus)
+def subject_status(
+    external_ref: str, services: ServicesDep, _: Auditor, point: AsOfPoint
+) -> dict[str, Any]:
+    """Verification, AML, cases and sessions: now (from the projection) or as of a point."""
+    return read_one(
+        services,
+        SUBJECT_STATUS,
+        external_ref,
+        point,
+        lambda as_of: services.ledger.subject_status(external_ref, as_of),
+        "subject",
+    )

@@ -1,0 +1,52 @@
+"""`POST /webhooks/verifa`: authenticate, then record, deduplicate or quarantine (DESIGN §4)."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from api.dependencies import ServicesDep
+from api.schemas import DeliveryAnswer
+from ledger.application import Duplicate, Recorded
+from ledger.ingestion import ingest
+from ledger.webhook_signature import SignatureError, verify
+
+router = APIRouter(tags=["ingestion"])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over the limit before reading it all."""
+    too_large = HTTPException(413, f"body larger than {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+@router.post("/webhooks/verifa", response_model=DeliveryAnswer, response_model_exclude_none=True)
+async def receive_delivery(request: Request, services: ServicesDep) -> DeliveryAnswer:
+    """Answer 2xx only once the delivery is durably recorded (or held in quarantine)."""
+    body = await read_body(request, services.settings.max_body_bytes)
+    try:
+        webhook_id = verify(
+            services.credentials.webhook_secrets,
+            request.headers,
+            body,
+            now=time.time(),
+            tolerance_seconds=services.settings.signature_tolerance_seconds,
+        )
+    except SignatureError as error:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
+    outcome = await run_in_threadpool(ingest, services.ledger, body, webhook_id)
+    if isinstance(outcome, Recorded):
+        return DeliveryAnswer(status="recorded", position=outcome.position)
+    if isinstance(outcome, Duplicate):
+        return DeliveryAnswer(status="duplicate", position=outcome.position)
+    return DeliveryAnswer(status="quarantined", id=outcome.id)

@@ -1,0 +1,116 @@
+"""Pydantic models of the API's answers: the contract in DESIGN §4 and §6, in OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+
+class AsOfModel(BaseModel):
+    """The prefix of the ledger an answer reflects."""
+
+    position: int
+    recorded_at: str | None
+
+
+class DeliveryAnswer(BaseModel):
+    status: Literal["recorded", "duplicate", "quarantined"]
+    position: int | None = None
+    id: str | None = None
+
+
+class AggregateRef(BaseModel):
+    type: str
+    id: str
+
+
+class TimelineEvent(BaseModel):
+    position: int
+    recorded_at: str
+    event: str
+    idempotency_key: str
+    aggregate: AggregateRef
+    payload: dict[str, Any]
+
+
+class Timeline(BaseModel):
+    subject: str
+    as_of: AsOfModel
+    events: list[TimelineEvent]
+    next_cursor: str | None
+
+
+class Verification(BaseModel):
+    status: str
+    session_id: str | None
+    identity_id: str | None
+    decision_changed: bool
+    reason: str | None
+    shared_identity_with: list[str]
+
+
+class Aml(BaseModel):
+    status: Literal["unscreened", "clear", "hit"]
+    restricted: bool
+    open_hit_count: int
+    checks: list[dict[str, Any]]
+
+
+class SubjectStatus(BaseModel):
+    subject: str
+    as_of: AsOfModel
+    verification: Verification
+    aml: Aml
+    cases: list[dict[str, Any]]
+    sessions: list[dict[str, Any]]
+    documents: list[dict[str, Any]]
+
+
+class Entity(BaseModel):
+    """A session, check, case or document: at least `status` and its `subject`."""
+
+    model_config = {"extra": "allow"}
+
+    as_of: AsOfModel
+    status: str | None
+    subject: str | None
+
+
+class ReviewQueue(BaseModel):
+    as_of: AsOfModel
+    sessions: list[dict[str, Any]]
+    cases: list[dict[str, Any]]
+
+
+class Alerts(BaseModel):
+    as_of: AsOfModel
+    monitoring_hits: list[dict[str, Any]]
+    restricted_subjects: list[dict[str, Any]]
+
+
+class ProjectionState(BaseModel):
+    name: str
+    version: int
+    position: int
+    lag: int
+    state: str
+
+
+class Projections(BaseModel):
+    projections: list[ProjectionState]
+
+
+class QuarantineEntry(BaseModel):
+    id: str
+    received_at: str
+    webhook_id: str | None
+    reason: str
+    errors: list[dict[str, Any]]
+    size: int
+    released_position: int | None
+    body_preview: str
+
+
+class QuarantineList(BaseModel):
+    entries: list[QuarantineEntry]

@@ -1,0 +1,44 @@
+"""What the ledger holds: one immutable entry per accepted delivery, in a named stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+StreamType = Literal["applicant", "check", "case", "document", "unrouted"]
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    """The consistency unit a delivery belongs to: an aggregate type and its provider key."""
+
+    type: StreamType
+    key: str
+
+    @property
+    def id(self) -> UUID:
+        """Deterministic, so every process finds the same stream for the same key."""
+        return uuid5(NAMESPACE_URL, f"/{self.type}/{self.key}")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One recorded delivery as auditors see it: where it sits in the ledger and what it said."""
+
+    position: int
+    recorded_at: str
+    event_type: str
+    idempotency_key: str
+    stream: StreamKey
+    payload: dict[str, Any]
+
+    @property
+    def family(self) -> str:
+        """`session`, `check`, `case`, `document`, `identity`, or whatever prefix a new type has."""
+        return self.event_type.split(".", 1)[0]
+
+    def text(self, field: str) -> str | None:
+        """A payload field when it is a non-empty string, else None (payloads may be partial)."""
+        value = self.payload.get(field)
+        return value if isinstance(value, str) and value else None

@@ -1,0 +1,73 @@
+"""AML screening state of one check: latest result, hit totals, monitoring (DESIGN §5.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RESULTS = ("check.completed", "check.matched")
+MONITORING = ("check.monitoring.new_hits", "check.monitoring.clear")
+
+
+def _int(payload: dict[str, Any], name: str) -> int | None:
+    value = payload.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass
+class Screening:
+    """A check's current AML picture, as its deliveries describe it."""
+
+    check_id: str
+    check_type: str | None = None
+    status: str | None = None
+    has_hits: bool = False
+    total_hit_count: int | None = None
+    new_hit_count: int = 0
+    monitoring_runs: int = 0
+    last_hit_types: list[str] = field(default_factory=list)
+    sanction_hit: bool = False
+    max_score: float | None = None
+    pep_risk_tier: str | None = None
+    pep_classes: list[str] | None = None
+    is_sandbox: bool | None = None
+
+    @property
+    def open_hits(self) -> int:
+        """The hits this check contributes to its subject's `open_hit_count`."""
+        return (self.total_hit_count or 0) if self.has_hits else 0
+
+    def apply(self, event_type: str, payload: dict[str, Any]) -> None:
+        """Fold one `check.*` delivery into the check's state."""
+        if event_type in RESULTS:
+            self._result(payload)
+        elif event_type in MONITORING:
+            self._monitoring_run(event_type, payload)
+        if isinstance(payload.get("is_sandbox"), bool):
+            self.is_sandbox = payload["is_sandbox"]
+
+    def _result(self, payload: dict[str, Any]) -> None:
+        if isinstance(payload.get("check_type"), str):
+            self.check_type = payload["check_type"]
+        self.status = payload.get("status") if isinstance(payload.get("status"), str) else None
+        hit_count = _int(payload, "hit_count")
+        if hit_count is not None:
+            self.total_hit_count = hit_count
+            self.has_hits = hit_count > 0
+        else:
+            self.has_hits = self.status == "hit"
+        for name in ("pep_risk_tier", "pep_classes", "max_score"):
+            if payload.get(name) is not None:
+                setattr(self, name, payload[name])
+
+    def _monitoring_run(self, event_type: str, payload: dict[str, Any]) -> None:
+        self.monitoring_runs += 1
+        total = _int(payload, "total_hit_count")
+        if total is not None:
+            self.total_hit_count = total
+            self.has_hits = total > 0
+        hit_types = payload.get("hit_types")
+        self.last_hit_types = list(hit_types) if isinstance(hit_types, list) else []
+        if event_type == "check.monitoring.new_hits":
+            self.new_hit_count += _int(payload, "new_hit_count") or 0
+            self.sanction_hit = "sanction" in self.last_hit_types

@@ -1,0 +1,268 @@
+"""`ledger`: serve the API, backfill deliveries, and read the ledger from a terminal (DESIGN §8)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledger.application import Ledger
+from ledger.demo import demo_deliveries
+from ledger.history import AsOf, parse_point
+from ledger.ingestion import ingest, replay_quarantine
+from ledger.settings import Settings, load_credentials
+from ledger.tables import print_table
+from ledger.views import entry_view
+from projections.read_model import ReadModelStore
+from projections.runner import ProjectionRunner
+
+
+class CliError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+def _open(settings: Settings) -> tuple[Ledger, ProjectionRunner]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.at(settings.sqlite_path)
+    return ledger, ProjectionRunner(ledger.history, ReadModelStore(ledger.datastore))
+
+
+def _as_of(ledger: Ledger, text: str | None) -> AsOf:
+    try:
+        return ledger.as_of(parse_point(text))
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services
+
+    credentials = load_credentials(settings, generate=True)
+    kept = settings.data_dir / "credentials.json"
+    if credentials.generated:
+        print(f"Generated credentials, kept in {kept} (mode 600):")
+        print("  webhook secret:", ", ".join(str(s) for s in credentials.webhook_secrets))
+        for token, role in credentials.api_tokens.items():
+            print(f"  {role} token: {token}")
+    else:
+        print(f"Using the configured credentials ({kept if kept.exists() else 'environment'}).")
+    app = create_app(Services.open(settings, credentials))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+
+
+def _count_outcomes(ledger: Ledger, bodies: Sequence[bytes]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for body in bodies:
+        outcome = ingest(ledger, body, None)
+        counts[type(outcome).__name__.lower()] += 1
+    return counts
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    bodies = [line.rstrip(b"\r\n") for line in path.read_bytes().splitlines() if line.strip()]
+    ledger, runner = _open(settings)
+    counts = _count_outcomes(ledger, bodies)
+    runner.catch_up()
+    _report_counts(counts, args.json)
+
+
+def _report_counts(counts: Counter[str], as_json: bool) -> None:
+    summary = {name: counts.get(name, 0) for name in ("recorded", "duplicate", "quarantined")}
+    if as_json:
+        _print_json(summary)
+    else:
+        print_table(["recorded", "duplicate", "quarantined"], [list(summary.values())])
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    ledger, runner = _open(settings)
+    counts = _count_outcomes(ledger, [json.dumps(p).encode() for p in demo_deliveries()])
+    runner.catch_up()
+    _report_counts(counts, args.json)
+    if not args.json:
+        print("Try: ledger status user_bob   |   ledger timeline user_erin")
+
+
+def cmd_timeline(settings: Settings, args: argparse.Namespace) -> None:
+    ledger, _ = _open(settings)
+    as_of = _as_of(ledger, args.as_of)
+    if not ledger.history.subject_is_known(args.ref, as_of):
+        raise CliError(f"no subject {args.ref!r} as of position {as_of.position}")
+    events = [entry_view(e) for e in ledger.history.subject_history(args.ref, as_of)]
+    if args.json:
+        _print_json({"subject": args.ref, "as_of": as_of.as_dict(), "events": events})
+        return
+    print(f"{args.ref} as of position {as_of.position} ({as_of.recorded_at})")
+    print_table(
+        ["position", "recorded_at", "event", "aggregate", "idempotency_key"],
+        [
+            [
+                e["position"],
+                e["recorded_at"],
+                e["event"],
+                f"{e['aggregate']['type']}/{e['aggregate']['id']}",
+                e["idempotency_key"],
+            ]
+            for e in events
+        ],
+    )
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
+    ledger, _ = _open(settings)
+    as_of = _as_of(ledger, args.as_of)
+    doc = ledger.subject_status(args.ref, as_of)
+    if doc is None:
+        raise CliError(f"no subject {args.ref!r} as of position {as_of.position}")
+    if args.json:
+        _print_json({**doc, "as_of": as_of.as_dict()})
+        return
+    verification, aml = doc["verification"], doc["aml"]
+    print(f"{args.ref} as of position {as_of.position} ({as_of.recorded_at})")
+    print_table(
+        ["verification", "session", "decision_changed", "reason", "shared_identity_with"],
+        [
+            [
+                verification["status"],
+                verification["session_id"],
+                verification["decision_changed"],
+                verification["reason"],
+                ", ".join(verification["shared_identity_with"]),
+            ]
+        ],
+    )
+    print_table(
+        ["aml", "restricted", "open_hits", "checks"],
+        [
+            [
+                aml["status"],
+                aml["restricted"],
+                aml["open_hit_count"],
+                ", ".join(f"{c['check_id']} ({c['status']})" for c in aml["checks"]),
+            ]
+        ],
+    )
+    if doc["sessions"]:
+        print_table(
+            ["session", "status", "decision_changed", "erased"],
+            [
+                [s["session_id"], s["status"], s["decision_changed"], s["erased"]]
+                for s in doc["sessions"]
+            ],
+        )
+    if doc["cases"]:
+        print_table(
+            ["case", "status", "decision"],
+            [[c["case_id"], c["status"], c["decision"]] for c in doc["cases"]],
+        )
+
+
+def cmd_projections_status(settings: Settings, args: argparse.Namespace) -> None:
+    _, runner = _open(settings)
+    states = runner.states()
+    if args.json:
+        _print_json({"projections": states})
+    else:
+        print_table(
+            ["name", "version", "position", "lag", "state"], [list(s.values()) for s in states]
+        )
+
+
+def cmd_quarantine_list(settings: Settings, args: argparse.Namespace) -> None:
+    ledger, _ = _open(settings)
+    entries = [e.as_dict() for e in ledger.quarantine.list(include_released=args.all)]
+    if args.json:
+        _print_json({"entries": entries})
+    else:
+        print_table(
+            ["id", "received_at", "reason", "size", "released_position"],
+            [
+                [e["id"], e["received_at"], e["reason"], e["size"], e["released_position"]]
+                for e in entries
+            ],
+        )
+
+
+def cmd_quarantine_replay(settings: Settings, args: argparse.Namespace) -> None:
+    ledger, runner = _open(settings)
+    replay = replay_quarantine(ledger)
+    runner.catch_up()
+    if args.json:
+        _print_json(
+            {
+                "released": [{"id": i, "position": p} for i, p in replay.released],
+                "still_held": replay.still_held,
+            }
+        )
+    else:
+        print(f"released {len(replay.released)}, still held {len(replay.still_held)}")
+        for entry_id, position in replay.released:
+            print(f"  {entry_id} -> position {position}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(
+        name: str, handler: Any, help_text: str, parent: Any = commands
+    ) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        return sub
+
+    serve = command("serve", cmd_serve, "serve the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    command("ingest", cmd_ingest, "backfill deliveries, one JSON payload per line").add_argument(
+        "file"
+    )
+    for name, handler in (("timeline", cmd_timeline), ("status", cmd_status)):
+        sub = command(name, handler, f"a subject's {name}")
+        sub.add_argument("ref", help="the subject's external_ref")
+        sub.add_argument("--as-of", help="a position or an ISO-8601 instant with offset")
+    projections = commands.add_parser("projections", help="read models").add_subparsers(
+        dest="action", required=True
+    )
+    command("status", cmd_projections_status, "position and lag of each read model", projections)
+    quarantine = commands.add_parser("quarantine", help="unreadable deliveries").add_subparsers(
+        dest="action", required=True
+    )
+    command("list", cmd_quarantine_list, "held deliveries", quarantine).add_argument(
+        "--all", action="store_true", help="include released ones"
+    )
+    command("replay", cmd_quarantine_replay, "re-process held deliveries", quarantine)
+    command("demo", cmd_demo, "load a realistic sample history")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        args.handler(settings, args)
+    except (CliError, ValidationError, ValueError) as error:
+        print(f"ledger: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

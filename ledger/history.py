@@ -1,0 +1,269 @@
+"""Reading the ledger as of a point in its own time (DESIGN §2 "as of").
+
+Every read names a prefix of the ledger, `AsOf(position, recorded_at)`, and sees
+only the entries and the links recorded at or before it. The live projections
+use these reads too, so what they store is what an as-of read would answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.sqlite import SQLiteDatastore
+
+from domain.entries import LedgerEntry, StreamKey
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """A prefix of the ledger: every entry up to `position`; the last one's `recorded_at`."""
+
+    position: int
+    recorded_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "recorded_at": self.recorded_at}
+
+
+@dataclass(frozen=True)
+class EntrySummary:
+    """An index row without its payload: enough to know what a new entry touches."""
+
+    position: int
+    event_type: str
+    stream: StreamKey
+    session_id: str | None
+    subject: str | None  # the stream's subject as of the end of the batch it came in
+
+
+@dataclass(frozen=True)
+class LinkChanges:
+    """Links that became known within a range of positions."""
+
+    stream_subjects: list[tuple[StreamKey, str]]
+    session_subjects: list[tuple[str, str]]
+    identity_subjects: list[str]
+
+
+_POSITION = re.compile(r"[0-9]{1,18}")
+
+
+def parse_point(text: str | None) -> int | datetime | None:
+    """An `as_of` as users write it: a position, or an ISO-8601 instant with an offset."""
+    if text is None:
+        return None
+    if _POSITION.fullmatch(text):
+        return int(text)
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        instant = None
+    if instant is None or instant.tzinfo is None:
+        msg = "as_of must be a position (integer) or an ISO-8601 instant with offset"
+        raise ValueError(msg)
+    return instant
+
+
+_ENTRY_COLUMNS = """e.position, e.recorded_at, e.event_type, e.idempotency_key, e.stream_type,
+    e.stream_key, s.originator_id, s.originator_version, s.topic, s.state"""
+_ENTRIES = (
+    f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries e JOIN stored_events s ON s.rowid = e.position"
+)
+_LINKED = "SELECT stream_id FROM stream_links WHERE subject=? AND position<=?"
+
+
+class History:
+    """As-of queries over the event store and its index."""
+
+    def __init__(self, datastore: SQLiteDatastore, mapper: Mapper[UUID]) -> None:
+        self.datastore = datastore
+        self.mapper = mapper
+
+    def _rows(self, sql: str, *params: Any) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(sql, params)
+            return list(c.fetchall())
+
+    def _entries(self, sql: str, *params: Any) -> list[LedgerEntry]:
+        return [self._entry(row) for row in self._rows(sql, *params)]
+
+    def _entry(self, row: Any) -> LedgerEntry:
+        event = self.mapper.to_domain_event(
+            StoredEvent(
+                originator_id=UUID(row["originator_id"]),
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+            )
+        )
+        return LedgerEntry(
+            position=row["position"],
+            recorded_at=row["recorded_at"],
+            event_type=row["event_type"],
+            idempotency_key=row["idempotency_key"],
+            stream=StreamKey(row["stream_type"], row["stream_key"]),
+            payload=event.payload,  # type: ignore[attr-defined]
+        )
+
+    # Where a read stands.
+
+    def head(self) -> AsOf:
+        return self.as_of_position(None)
+
+    def as_of_position(self, position: int | None) -> AsOf:
+        """The prefix up to `position` (the head when None or past it)."""
+        sql = "SELECT position, recorded_at FROM ledger_entries"
+        params: tuple[Any, ...] = ()
+        if position is not None:
+            sql, params = sql + " WHERE position<=?", (position,)
+        rows = self._rows(sql + " ORDER BY position DESC LIMIT 1", *params)
+        return AsOf(rows[0][0], rows[0][1]) if rows else AsOf(0, None)
+
+    def as_of_instant(self, instant: datetime) -> AsOf:
+        """The prefix up to the last entry recorded at or before `instant`."""
+        stamp = instant.astimezone(UTC).isoformat(timespec="microseconds")
+        rows = self._rows(
+            "SELECT position, recorded_at FROM ledger_entries WHERE recorded_at<=?"
+            " ORDER BY position DESC LIMIT 1",
+            stamp,
+        )
+        return AsOf(rows[0][0], rows[0][1]) if rows else AsOf(0, None)
+
+    def count_after(self, position: int) -> int:
+        return int(
+            self._rows("SELECT count(*) FROM ledger_entries WHERE position>?", position)[0][0]
+        )
+
+    def position_of(self, idempotency_key: str) -> int | None:
+        rows = self._rows(
+            "SELECT position FROM ledger_entries WHERE idempotency_key=?", idempotency_key
+        )
+        return int(rows[0][0]) if rows else None
+
+    def entries(self, as_of: AsOf) -> list[LedgerEntry]:
+        """The whole ledger up to a prefix, in position order."""
+        return self._entries(f"{_ENTRIES} WHERE e.position<=? ORDER BY e.position", as_of.position)
+
+    # Subjects.
+
+    def subject_is_known(self, subject: str, as_of: AsOf) -> bool:
+        return bool(self._rows(_LINKED + " LIMIT 1", subject, as_of.position))
+
+    def subject_history(
+        self, subject: str, as_of: AsOf, *, after: int = 0, limit: int | None = None
+    ) -> list[LedgerEntry]:
+        """The subject's own and linked streams, as far as links were known at `as_of`."""
+        sql = (
+            f"{_ENTRIES} WHERE e.stream_id IN ({_LINKED}) AND e.position<=? AND e.position>?"
+            " ORDER BY e.position"
+        )
+        params: list[Any] = [subject, as_of.position, as_of.position, after]
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        return self._entries(sql, *params)
+
+    def shared_identity_with(self, subject: str, as_of: AsOf) -> list[str]:
+        rows = self._rows(
+            "SELECT DISTINCT other.subject FROM identity_refs mine JOIN identity_refs other"
+            " ON other.identity_id = mine.identity_id WHERE mine.subject=? AND mine.position<=?"
+            " AND other.position<=? AND other.subject<>? ORDER BY other.subject",
+            subject,
+            as_of.position,
+            as_of.position,
+            subject,
+        )
+        return [row[0] for row in rows]
+
+    # Sessions and streams.
+
+    def session_history(self, session_id: str, as_of: AsOf) -> list[LedgerEntry]:
+        return self._entries(
+            f"{_ENTRIES} WHERE e.session_id=? AND e.stream_type='applicant'"
+            " AND e.event_type LIKE 'session.%' AND e.position<=? ORDER BY e.position",
+            session_id,
+            as_of.position,
+        )
+
+    def session_subject(self, session_id: str, as_of: AsOf) -> str | None:
+        rows = self._rows(
+            "SELECT subject FROM session_ties WHERE session_id=? AND position<=?",
+            session_id,
+            as_of.position,
+        )
+        return rows[0][0] if rows else None
+
+    def stream_history(self, stream: StreamKey, as_of: AsOf) -> list[LedgerEntry]:
+        return self._entries(
+            f"{_ENTRIES} WHERE e.stream_id=? AND e.position<=? ORDER BY e.position",
+            stream.id.hex,
+            as_of.position,
+        )
+
+    def stream_subject(self, stream: StreamKey, as_of: AsOf) -> str | None:
+        rows = self._rows(
+            "SELECT subject FROM stream_links WHERE stream_id=? AND position<=?",
+            stream.id.hex,
+            as_of.position,
+        )
+        return rows[0][0] if rows else None
+
+    # What changed: for projections.
+
+    def summaries(self, after: int, limit: int) -> list[EntrySummary]:
+        """The next entries after a position, each with its stream's subject at the batch's end."""
+        rows = self._rows(
+            "WITH batch AS (SELECT * FROM ledger_entries WHERE position>? ORDER BY position"
+            " LIMIT ?) SELECT b.position, b.event_type, b.stream_type, b.stream_key,"
+            " b.session_id, l.subject FROM batch b LEFT JOIN stream_links l"
+            " ON l.stream_id = b.stream_id AND l.position <= (SELECT max(position) FROM batch)"
+            " ORDER BY b.position",
+            after,
+            limit,
+        )
+        return [EntrySummary(r[0], r[1], StreamKey(r[2], r[3]), r[4], r[5]) for r in rows]
+
+    def link_changes(self, after: int, upto: int) -> LinkChanges:
+        streams = self._rows(
+            "SELECT e.stream_type, e.stream_key, l.subject FROM stream_links l"
+            " JOIN ledger_entries e ON e.stream_id = l.stream_id"
+            " WHERE l.position>? AND l.position<=? GROUP BY l.stream_id",
+            after,
+            upto,
+        )
+        sessions = self._rows(
+            "SELECT session_id, subject FROM session_ties WHERE position>? AND position<=?",
+            after,
+            upto,
+        )
+        identities = self._rows(
+            "SELECT DISTINCT everyone.subject FROM identity_refs new JOIN identity_refs everyone"
+            " ON everyone.identity_id = new.identity_id WHERE new.position>? AND new.position<=?",
+            after,
+            upto,
+        )
+        return LinkChanges(
+            stream_subjects=[(StreamKey(r[0], r[1]), r[2]) for r in streams],
+            session_subjects=[(r[0], r[1]) for r in sessions],
+            identity_subjects=[r[0] for r in identities],
+        )
+
+    def keys_seen(self, kind: str, as_of: AsOf) -> list[str]:
+        """Every session id, or every key of one stream type, with an entry in the prefix."""
+        if kind == "subject":
+            sql = "SELECT DISTINCT subject FROM stream_links WHERE position<=?"
+        elif kind == "session":
+            sql = (
+                "SELECT DISTINCT session_id FROM ledger_entries WHERE session_id IS NOT NULL"
+                " AND stream_type='applicant' AND event_type LIKE 'session.%' AND position<=?"
+            )
+        else:
+            sql = (
+                "SELECT DISTINCT stream_key FROM ledger_entries WHERE stream_type=? AND position<=?"
+            )
+            return [r[0] for r in self._rows(sql, kind, as_of.position)]
+        return [r[0] for r in self._rows(sql, as_of.position)]

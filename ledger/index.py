@@ -1,0 +1,162 @@
+"""The ledger index: bookkeeping rows written in the same transaction as each ledger event.
+
+The event store holds what Verifa said. The index holds what the ledger needs to
+find it again without scanning: the position and clock of each entry, its
+idempotency key (unique: the database decides duplicates, even under concurrent
+retries), and the links between streams, sessions and subjects, each with the
+position at which it became known so that as-of reads can ignore later links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+
+from domain.entries import StreamKey
+from domain.routing import learn_links
+
+INDEX_TABLES = [
+    """CREATE TABLE IF NOT EXISTS ledger_entries (
+        position INTEGER PRIMARY KEY,
+        recorded_at TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        event_type TEXT NOT NULL,
+        stream_type TEXT NOT NULL,
+        stream_key TEXT NOT NULL,
+        stream_id TEXT NOT NULL,
+        stream_version INTEGER NOT NULL,
+        session_id TEXT,
+        webhook_id TEXT)""",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_by_stream ON ledger_entries (stream_id, position)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_by_session ON ledger_entries (session_id, position)",
+    "CREATE INDEX IF NOT EXISTS ledger_entries_by_time ON ledger_entries (recorded_at, position)",
+    """CREATE TABLE IF NOT EXISTS stream_links (
+        stream_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS stream_links_by_subject ON stream_links (subject, position)",
+    """CREATE TABLE IF NOT EXISTS session_ties (
+        session_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position INTEGER NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS session_mentions (
+        session_id TEXT NOT NULL, stream_id TEXT NOT NULL, position INTEGER NOT NULL,
+        PRIMARY KEY (session_id, stream_id))""",
+    """CREATE TABLE IF NOT EXISTS identity_refs (
+        identity_id TEXT NOT NULL, subject TEXT NOT NULL, position INTEGER NOT NULL,
+        PRIMARY KEY (identity_id, subject))""",
+    "CREATE INDEX IF NOT EXISTS identity_refs_by_subject ON identity_refs (subject, position)",
+]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the index needs to know about a delivery being appended."""
+
+    idempotency_key: str
+    event_type: str
+    stream: StreamKey
+    payload: dict[str, Any]
+    webhook_id: str | None
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class _CursorLinkBook:
+    """The domain's `LinkBook` over the open write transaction; first writes win."""
+
+    def __init__(self, cursor: SQLiteCursor, position: int) -> None:
+        self.c = cursor
+        self.position = position
+
+    def _one(self, sql: str, *params: Any) -> Any:
+        self.c.execute(sql, params)
+        row = self.c.fetchone()
+        return row[0] if row else None
+
+    def subject_of_stream(self, stream: UUID) -> str | None:
+        return self._one("SELECT subject FROM stream_links WHERE stream_id=?", stream.hex)  # type: ignore[no-any-return]
+
+    def subject_of_session(self, session_id: str) -> str | None:
+        return self._one("SELECT subject FROM session_ties WHERE session_id=?", session_id)  # type: ignore[no-any-return]
+
+    def streams_mentioning(self, session_id: str) -> Iterable[UUID]:
+        self.c.execute("SELECT stream_id FROM session_mentions WHERE session_id=?", (session_id,))
+        return [UUID(row[0]) for row in self.c.fetchall()]
+
+    def link_stream(self, stream: UUID, subject: str) -> None:
+        self.c.execute(
+            "INSERT OR IGNORE INTO stream_links VALUES (?,?,?)",
+            (stream.hex, subject, self.position),
+        )
+
+    def tie_session(self, session_id: str, subject: str) -> None:
+        self.c.execute(
+            "INSERT OR IGNORE INTO session_ties VALUES (?,?,?)",
+            (session_id, subject, self.position),
+        )
+
+    def note_mention(self, stream: UUID, session_id: str) -> None:
+        self.c.execute(
+            "INSERT OR IGNORE INTO session_mentions VALUES (?,?,?)",
+            (session_id, stream.hex, self.position),
+        )
+
+    def note_identity(self, identity_id: str, subject: str) -> None:
+        self.c.execute(
+            "INSERT OR IGNORE INTO identity_refs VALUES (?,?,?)",
+            (identity_id, subject, self.position),
+        )
+
+
+class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, plus the ledger index in the same transaction."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *INDEX_TABLES]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        deliveries: Sequence[Delivery] = kwargs.get("deliveries", ())
+        if len(deliveries) != len(stored_events):
+            msg = "every ledger event is saved with its delivery"
+            raise ValueError(msg)
+        assert positions is not None
+        recorded_at = self._next_recorded_at(c)
+        for position, stored, delivery in zip(positions, stored_events, deliveries, strict=True):
+            c.execute(
+                "INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    position,
+                    recorded_at,
+                    delivery.idempotency_key,
+                    delivery.event_type,
+                    delivery.stream.type,
+                    delivery.stream.key,
+                    delivery.stream.id.hex,
+                    stored.originator_version,
+                    _session_id(delivery.payload),
+                    delivery.webhook_id,
+                ),
+            )
+            learn_links(_CursorLinkBook(c, position), delivery.stream, delivery.payload)
+        return positions
+
+    @staticmethod
+    def _next_recorded_at(c: SQLiteCursor) -> str:
+        """The ledger clock: UTC now, never earlier than the last entry (positions stay ordered)."""
+        c.execute("SELECT recorded_at FROM ledger_entries ORDER BY position DESC LIMIT 1")
+        row = c.fetchone()
+        now = utc_now_iso()
+        return max(now, row[0]) if row else now
+
+
+def _session_id(payload: dict[str, Any]) -> str | None:
+    value = payload.get("session_id")
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,102 @@
+"""From an authentic delivery's raw body to a ledger answer (DESIGN §4).
+
+Every authentic delivery gets an answer that says where it went: recorded (with
+its position), a duplicate of an earlier one (with the original's position), or
+quarantined (with an id to find it again). None is ever dropped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from domain.payloads import ValidationError, validate_payload
+from ledger.application import Duplicate, Ledger, Recorded
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    id: str
+
+
+Outcome = Recorded | Duplicate | Quarantined
+
+
+class UnreadableBody(ValueError):
+    """The body is not a JSON object in UTF-8; `errors` says why, for the quarantine list."""
+
+    def __init__(self, reason: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.errors = errors
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_payload(body: bytes) -> dict[str, Any]:
+    """The delivery as a validated JSON object, or `UnreadableBody` saying why not."""
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text, parse_constant=_reject_constant)
+        # Lone surrogates ("\ud800") parse but cannot be stored as UTF-8.
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeError as error:
+        raise UnreadableBody("not UTF-8", [{"msg": str(error)}]) from None
+    except (ValueError, RecursionError) as error:
+        raise UnreadableBody("not JSON", [{"msg": str(error)[:500]}]) from None
+    if not isinstance(payload, dict):
+        raise UnreadableBody("not a JSON object", [{"msg": f"got {type(payload).__name__}"}])
+    try:
+        validate_payload(payload)
+    except ValidationError as error:
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()
+        ]
+        raise UnreadableBody("invalid payload", errors) from None
+    return payload
+
+
+def append(ledger: Ledger, body: bytes, webhook_id: str | None) -> Recorded | Duplicate:
+    """Record a readable delivery (or find its original); `UnreadableBody` otherwise."""
+    payload = read_payload(body)
+    key = payload.get("idempotency_key") or webhook_id
+    if not key:
+        raise UnreadableBody(
+            "no idempotency key", [{"msg": "no idempotency_key in the body and no webhook-id"}]
+        )
+    return ledger.record(payload, key, webhook_id)
+
+
+def ingest(ledger: Ledger, body: bytes, webhook_id: str | None) -> Outcome:
+    """Record, recognise as duplicate, or quarantine one authentic delivery."""
+    try:
+        return append(ledger, body, webhook_id)
+    except UnreadableBody as unreadable:
+        return Quarantined(
+            ledger.quarantine.hold(body, webhook_id, unreadable.reason, unreadable.errors)
+        )
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What re-processing the quarantine did: entries released and those still held."""
+
+    released: list[tuple[str, int]]
+    still_held: list[str]
+
+
+def replay_quarantine(ledger: Ledger) -> Replay:
+    """Re-process every held delivery with the current rules; release those that now pass."""
+    released, held = [], []
+    for entry in ledger.quarantine.list():
+        try:
+            outcome = append(ledger, entry.body, entry.webhook_id)
+        except UnreadableBody:
+            held.append(entry.id)
+            continue
+        ledger.quarantine.release(entry.id, outcome.position)
+        released.append((entry.id, outcome.position))
+    return Replay(released, held)

@@ -1,0 +1,107 @@
+"""Settings from environment variables (and an optional `.env`), DESIGN §8.
+
+With no webhook secrets or API tokens configured, the first `ledger serve`
+generates them and keeps them in the data directory (mode 600), so a new user
+has a working, authenticated ledger at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.webhook_signature import WebhookSecret
+
+ROLES = ("auditor", "officer", "admin")
+
+
+class Settings(BaseSettings):
+    """Everything an operator configures."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///var/ledger.db"
+    webhook_secrets: str = ""
+    api_tokens: str = ""
+    max_body_bytes: int = 1024 * 1024
+    signature_tolerance_seconds: int = 300
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlite_only(cls, url: str) -> str:
+        if not url.startswith("sqlite:///"):
+            msg = "LEDGER_DATABASE_URL must be sqlite:///PATH (PostgreSQL support is not built yet)"
+            raise ValueError(msg)
+        return url
+
+    @field_validator("max_body_bytes", "signature_tolerance_seconds")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be a positive number")
+        return value
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def data_dir(self) -> Path:
+        return self.sqlite_path.parent
+
+
+@dataclass
+class Credentials:
+    """Webhook secrets (any one of them signs validly) and bearer tokens with their roles."""
+
+    webhook_secrets: list[WebhookSecret] = field(default_factory=list)
+    api_tokens: dict[str, str] = field(default_factory=dict)
+    generated: bool = False
+
+
+def parse_secrets(text: str) -> list[WebhookSecret]:
+    return [WebhookSecret.parse(part) for part in text.split(",") if part.strip()]
+
+
+def parse_tokens(text: str) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        token, _, role = part.rpartition(":")
+        if not token or role not in ROLES:
+            msg = f"LEDGER_API_TOKENS entries are token:role with role one of {', '.join(ROLES)}"
+            raise ValueError(msg)
+        tokens[token] = role
+    return tokens
+
+
+def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
+    """Configured credentials, else those kept in the data directory, else new ones."""
+    creds = Credentials(parse_secrets(settings.webhook_secrets), parse_tokens(settings.api_tokens))
+    kept = settings.data_dir / "credentials.json"
+    if creds.webhook_secrets and creds.api_tokens:
+        return creds
+    if kept.exists():
+        stored = json.loads(kept.read_text())
+    elif generate:
+        stored = {
+            "webhook_secrets": [str(WebhookSecret.generate())],
+            "api_tokens": {secrets.token_urlsafe(24): role for role in ROLES},
+        }
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(stored, out, indent=2)
+        creds.generated = True
+    else:
+        return creds
+    creds.webhook_secrets = creds.webhook_secrets or parse_secrets(
+        ",".join(stored["webhook_secrets"])
+    )
+    creds.api_tokens = creds.api_tokens or dict(stored["api_tokens"])
+    return creds

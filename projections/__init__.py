@@ -1,0 +1,1 @@
+"""Read models fed from the ledger in position order, each with its tracking position."""

@@ -1,0 +1,83 @@
+"""Keeps the read models up to date: catch up from their tracking positions, then follow.
+
+SQLite has no push notifications, so the runner polls the ledger's head; each
+read model advances in batches, each batch one transaction with its tracking.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from ledger.history import AsOf, History
+from projections.models import READ_MODELS
+from projections.read_model import Batch, ReadModel, ReadModelStore
+
+log = logging.getLogger(__name__)
+
+
+class ProjectionRunner:
+    """Advances every read model to the ledger's head."""
+
+    def __init__(
+        self,
+        history: History,
+        store: ReadModelStore,
+        models: Sequence[ReadModel] = READ_MODELS,
+        batch_size: int = 500,
+    ) -> None:
+        self.history = history
+        self.store = store
+        self.models = list(models)
+        self.batch_size = batch_size
+        for model in self.models:
+            store.create(model)
+
+    def catch_up(self) -> int:
+        """Process everything recorded so far; returns how many entries were applied."""
+        return sum(self._catch_up(model) for model in self.models)
+
+    def _catch_up(self, model: ReadModel) -> int:
+        applied = 0
+        while True:
+            start = self.store.position(model)
+            entries = self.history.summaries(start, self.batch_size)
+            if not entries:
+                return applied
+            batch = Batch(entries, self.history.link_changes(start, entries[-1].position))
+            as_of = AsOf(batch.last_position, None)
+            rows = [
+                row
+                for key in sorted(model.touched_keys(batch))
+                if (row := model.compute(self.history, key, as_of)) is not None
+            ]
+            self.store.write(model, batch.last_position, rows)
+            applied += len(entries)
+
+    def states(self) -> list[dict[str, object]]:
+        """Name, version, position and lag (entries not yet applied) of every read model."""
+        states = []
+        for model in self.models:
+            position = self.store.position(model)
+            lag = self.history.count_after(position)
+            states.append(
+                {
+                    "name": model.name,
+                    "version": model.version,
+                    "position": position,
+                    "lag": lag,
+                    "state": "live" if lag == 0 else "catching_up",
+                }
+            )
+        return states
+
+    def run(self, stop: threading.Event, interval: float = 0.05) -> None:
+        """Follow the ledger until `stop` is set; errors are logged and retried, never fatal."""
+        while not stop.is_set():
+            try:
+                self.catch_up()
+            except Exception:  # keep following: a transient database error must not stop reads
+                log.exception("projection update failed; retrying")
+                stop.wait(1.0)
+            stop.wait(interval)

@@ -1,0 +1,139 @@
+"""The `ledger` command: demo, backfill, reads and quarantine, as an operator uses them."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from ledger.cli import main
+from ledger.settings import Settings, load_credentials
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("LEDGER_WEBHOOK_SECRETS", "LEDGER_API_TOKENS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'ledger.db'}")
+    return tmp_path / "data"
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_demo_loads_a_history_with_retries(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_json(capsys, "demo") == {"recorded": 28, "duplicate": 3, "quarantined": 0}
+    bob = run_json(capsys, "status", "user_bob")
+    assert bob["verification"] == {  # type: ignore[comparison-overlap]
+        "status": "approved",
+        "session_id": "sess_bob_1",
+        "identity_id": "identity_bob",
+        "decision_changed": True,
+        "reason": None,
+        "shared_identity_with": [],
+    }
+    carol = run_json(capsys, "status", "user_carol")
+    assert carol["aml"]["restricted"] is True  # type: ignore[index]
+    erin = run_json(capsys, "timeline", "user_erin")
+    assert erin["events"][0]["event"] == "check.completed"  # type: ignore[index]
+    dave = run_json(capsys, "status", "user_dave")
+    assert dave["verification"]["shared_identity_with"] == ["user_dave_2"]  # type: ignore[index]
+
+
+def test_status_as_of_an_earlier_position(capsys: pytest.CaptureFixture[str]) -> None:
+    run_json(capsys, "demo")
+    before_review = run_json(capsys, "status", "user_bob", "--as-of", "10")
+    assert before_review["verification"]["status"] == "declined"  # type: ignore[index]
+    assert before_review["as_of"]["position"] == 10  # type: ignore[index]
+
+
+def test_tables_are_the_default_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    capsys.readouterr()
+    assert main(["status", "user_bob"]) == 0
+    out = capsys.readouterr().out
+    assert "VERIFICATION" in out and "approved" in out
+    assert main(["projections", "status"]) == 0
+    assert "subject_status" in capsys.readouterr().out
+
+
+def test_ingest_counts_recorded_duplicate_and_quarantined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (FIXTURES / "seed-examples.jsonl").read_text().splitlines()
+    backfill = tmp_path / "backfill.jsonl"
+    backfill.write_text(
+        "\n".join([*lines, lines[0], "not json", '{"event": "session.approved"}', ""])
+    )
+    assert run_json(capsys, "ingest", str(backfill)) == {
+        "recorded": 26,
+        "duplicate": 1,
+        "quarantined": 2,
+    }
+    assert run_json(capsys, "ingest", str(backfill)) == {
+        "recorded": 0,
+        "duplicate": 27,
+        "quarantined": 2,
+    }
+    held = run_json(capsys, "quarantine", "list")
+    reasons = sorted(entry["reason"] for entry in held["entries"])  # type: ignore[attr-defined]
+    assert reasons == ["invalid payload", "not JSON"]
+    replay = run_json(capsys, "quarantine", "replay")
+    assert replay["released"] == [] and len(replay["still_held"]) == 2  # type: ignore[arg-type]
+
+
+def test_projections_are_caught_up_after_a_backfill(capsys: pytest.CaptureFixture[str]) -> None:
+    run_json(capsys, "demo")
+    states = run_json(capsys, "projections", "status")["projections"]
+    assert {s["lag"] for s in states} == {0}  # type: ignore[index, union-attr]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "nobody"],
+        ["timeline", "nobody"],
+        ["status", "user_bob", "--as-of", "soon"],
+        ["ingest", "missing.jsonl"],
+    ],
+)
+def test_user_errors_exit_2_with_a_message(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["demo"])
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("ledger: error:")
+
+
+def test_first_start_generates_credentials_kept_private(data_dir: Path) -> None:
+    settings = Settings()
+    generated = load_credentials(settings, generate=True)
+    assert generated.generated and generated.webhook_secrets
+    assert sorted(generated.api_tokens.values()) == ["admin", "auditor", "officer"]
+    kept = data_dir / "credentials.json"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    again = load_credentials(settings, generate=True)
+    assert not again.generated
+    assert again.api_tokens == generated.api_tokens
+
+
+def test_configured_credentials_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
+    monkeypatch.setenv("LEDGER_API_TOKENS", "t1:auditor,t2:admin")
+    credentials = load_credentials(Settings(), generate=True)
+    assert credentials.api_tokens == {"t1": "auditor", "t2": "admin"}
+    assert not credentials.generated
+
+
+def test_a_bad_token_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_API_TOKENS", "t1:superuser")
+    monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
+    with pytest.raises(ValueError, match="token:role"):
+        load_credentials(Settings(), generate=True)

@@ -1,0 +1,192 @@
+"""Property tests of the state rules over random delivery histories (DESIGN §9).
+
+The oracle is deliberately simple: link learning in dictionaries and the domain
+fold over the first N entries. The ledger must agree with it as of every prefix,
+and the live projections must agree with both.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.entries import LedgerEntry
+from domain.routing import learn_links, route
+from domain.sessions import OUTCOMES, Session
+from domain.subject import fold_subject
+from ledger.application import Duplicate, Ledger, Recorded
+from ledger.history import AsOf
+from ledger.ingestion import ingest
+from ledger.views import subject_view
+from projections.models import READ_MODELS, SUBJECT_STATUS
+from projections.read_model import ReadModelStore
+from projections.runner import ProjectionRunner
+from tests.histories import SUBJECT_OF_SESSION, deliveries
+from tests.memory_links import MemoryLinkBook
+
+SUBJECTS = sorted(set(SUBJECT_OF_SESSION.values()))
+RULES = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@contextmanager
+def fresh_ledger() -> Iterator[Ledger]:
+    with tempfile.TemporaryDirectory() as folder:
+        ledger = Ledger.at(Path(folder) / "ledger.db")
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+
+
+def deliver_all(ledger: Ledger, history: list[dict[str, Any]]) -> list[Recorded | Duplicate]:
+    outcomes = [ingest(ledger, json.dumps(p).encode(), None) for p in history]
+    assert all(isinstance(o, Recorded | Duplicate) for o in outcomes)
+    return outcomes  # type: ignore[return-value]
+
+
+def oracle_status(entries: list[LedgerEntry], subject: str) -> dict[str, Any] | None:
+    """What the subject's status must be after exactly these entries."""
+    book = MemoryLinkBook()
+    for entry in entries:
+        learn_links(book, entry.stream, entry.payload)
+    linked = {stream for stream, owner in book.streams.items() if owner == subject}
+    if not linked:
+        return None
+    history = [e for e in entries if e.stream.id in linked]
+    shared = {
+        other
+        for identity, owner in book.identities
+        if owner == subject
+        for i, other in book.identities
+        if i == identity and other != subject
+    }
+    return subject_view(fold_subject(subject, history, shared))
+
+
+@RULES
+@given(history=deliveries())
+def test_duplicates_change_nothing(history: list[dict[str, Any]]) -> None:
+    with fresh_ledger() as ledger:
+        first = deliver_all(ledger, history)
+        head = ledger.as_of()
+        before = {s: ledger.subject_status(s, head) for s in SUBJECTS}
+        again = deliver_all(ledger, history)
+        assert all(isinstance(o, Duplicate) for o in again)
+        assert [o.position for o in again] == [o.position for o in first]
+        assert ledger.as_of() == head
+        assert {s: ledger.subject_status(s, head) for s in SUBJECTS} == before
+
+
+@RULES
+@given(history=deliveries())
+def test_status_as_of_every_prefix_equals_folding_that_prefix(
+    history: list[dict[str, Any]],
+) -> None:
+    with fresh_ledger() as ledger:
+        deliver_all(ledger, history)
+        entries = ledger.history.entries(ledger.as_of())
+        for count, entry in enumerate(entries, start=1):
+            as_of = ledger.as_of(entry.position)
+            assert as_of.position == entry.position
+            for subject in SUBJECTS:
+                assert ledger.subject_status(subject, as_of) == oracle_status(
+                    entries[:count], subject
+                ), (subject, entry.position)
+
+
+@RULES
+@given(history=deliveries(), batch_size=st.integers(1, 7), chunks=st.integers(1, 4))
+def test_projections_equal_the_fold_at_their_position(
+    history: list[dict[str, Any]], batch_size: int, chunks: int
+) -> None:
+    with fresh_ledger() as ledger:
+        runner = ProjectionRunner(
+            ledger.history, ReadModelStore(ledger.datastore), batch_size=batch_size
+        )
+        step = max(1, len(history) // chunks)
+        for start in range(0, len(history), step):
+            deliver_all(ledger, history[start : start + step])
+            runner.catch_up()
+            for model in READ_MODELS:
+                position = runner.store.position(model)
+                as_of = AsOf(position, None)
+                expected = {row.key: row.doc for row in model.rows_as_of(ledger.history, as_of)}
+                stored = {key: runner.store.get(model, key) for key in expected}
+                assert stored == expected, model.name
+                assert len(runner.store.where(model, "")) == len(expected)
+        assert runner.store.position(SUBJECT_STATUS) == ledger.as_of().position
+
+
+NON_OUTCOMES = [
+    "session.created",
+    "session.started",
+    "session.requires-review",
+    "session.redacted",
+    "session.retention-expired",
+    "session.flagged",
+]
+
+
+@settings(max_examples=200)
+@given(
+    data=st.data(),
+    events=st.lists(st.sampled_from(NON_OUTCOMES), max_size=8),
+    outcomes=st.lists(st.sampled_from(sorted(OUTCOMES)), max_size=3),
+)
+def test_permuting_non_outcome_events_does_not_change_the_final_status(
+    data: st.DataObject, events: list[str], outcomes: list[str]
+) -> None:
+    def final(sequence: list[str]) -> tuple[str, bool, bool]:
+        session = Session("s1")
+        for event_type in sequence:
+            session.apply(event_type, {})
+        return session.status, session.decision_changed, session.erased is not None
+
+    interleaving = data.draw(st.permutations(events + outcomes))
+    # Outcomes keep their relative order; only the non-outcome events move around.
+    ordered_outcomes = iter(outcomes)
+    one = [next(ordered_outcomes) if e in OUTCOMES else e for e in interleaving]
+    shuffled_events = iter(data.draw(st.permutations(events)))
+    ordered_outcomes = iter(outcomes)
+    other = [
+        next(ordered_outcomes) if e in OUTCOMES else next(shuffled_events) for e in interleaving
+    ]
+    assert final(one) == final(other)
+
+
+def test_the_oracle_sees_links_learned_later() -> None:
+    check = {
+        "event": "check.completed",
+        "check_id": "c1",
+        "session_id": "s1",
+        "is_sandbox": False,
+        "check_type": "sanction",
+        "status": "hit",
+        "has_match": True,
+        "hit_count": 1,
+    }
+    tie = {
+        "event": "session.created",
+        "session_id": "s1",
+        "external_ref": "u1",
+        "is_sandbox": False,
+    }
+    entries = [
+        LedgerEntry(i, "t", p["event"], str(i), route(p), p)
+        for i, p in enumerate([check, tie], start=1)
+    ]
+    assert oracle_status(entries[:1], "u1") is None
+    status = oracle_status(entries, "u1")
+    assert status is not None
+    assert status["aml"]["status"] == "hit"
