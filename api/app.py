@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.routes import entities, operations, queues, subjects, webhooks
 from api.services import Services
+from ledger.application import LedgerBusy
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ def create_app(services: Services, *, follow_projections: bool = True) -> FastAP
         app.include_router(module.router)
 
     @app.exception_handler(PersistenceError)
-    async def store_unavailable(request: Request, error: PersistenceError) -> JSONResponse:
+    @app.exception_handler(LedgerBusy)
+    async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
+        """Nothing was acknowledged: 503 tells Verifa to deliver again later."""
         log.warning("store unavailable: %s", type(error).__name__)
         return JSONResponse(
             {"detail": "store unavailable, try again"},

@@ -31,6 +31,10 @@ from ledger.views import Doc
 MAX_APPEND_ATTEMPTS = 20
 
 
+class LedgerBusy(Exception):
+    """Appends kept conflicting; the delivery was not recorded and should be retried."""
+
+
 @dataclass(frozen=True)
 class Recorded:
     position: int
@@ -100,7 +104,7 @@ class Ledger(Application[UUID]):
                     continue  # a duplicate or a concurrent append to the stream: look again
             return Recorded(recordings[0].notification.id)
         msg = f"could not append to stream {stream.type}/{stream.key}: too much contention"
-        raise RuntimeError(msg)
+        raise LedgerBusy(msg)
 
     def _load(self, stream_class: type[LedgerStream], stream_id: UUID) -> LedgerStream | None:
         try:
