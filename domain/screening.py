@@ -66,6 +66,7 @@ class Screening:
         if total is not None:
             self.total_hit_count = total
             self.has_hits = total > 0
+            self.status = "hit" if self.has_hits else "clear"
         hit_types = payload.get("hit_types")
         self.last_hit_types = list(hit_types) if isinstance(hit_types, list) else []
         if event_type == "check.monitoring.new_hits":

@@ -44,6 +44,7 @@ def test_a_hit_without_a_count_still_has_hits() -> None:
 def test_monitoring_sets_the_total_when_it_reports_one() -> None:
     check = screened(("check.completed", {"status": "clear", "hit_count": 0}), run(3, new=3))
     assert (check.has_hits, check.total_hit_count, check.new_hit_count) == (True, 3, 3)
+    assert check.status == "hit"
 
 
 def test_monitoring_without_a_total_leaves_it_unchanged() -> None:
@@ -53,8 +54,7 @@ def test_monitoring_without_a_total_leaves_it_unchanged() -> None:
 
 def test_a_later_run_with_a_zero_total_clears_the_check() -> None:
     check = screened(("check.matched", {"status": "hit", "hit_count": 2}), run(0))
-    assert not check.has_hits
-    assert check.open_hits == 0
+    assert (check.status, check.has_hits, check.open_hits) == ("clear", False, 0)
 
 
 def test_pep_details_are_kept_on_the_check() -> None:
