@@ -10,6 +10,8 @@ import logging
 import threading
 from collections.abc import Sequence
 
+from eventsourcing.persistence import IntegrityError
+
 from ledger.history import AsOf, History
 from projections.models import READ_MODELS
 from projections.read_model import Batch, ReadModel, ReadModelStore
@@ -52,7 +54,10 @@ class ProjectionRunner:
                 for key in sorted(model.touched_keys(batch))
                 if (row := model.compute(self.history, key, as_of)) is not None
             ]
-            self.store.write(model, batch.last_position, rows)
+            try:
+                self.store.write(model, batch.last_position, rows)
+            except IntegrityError:
+                continue  # another runner got there first; its rows are as new or newer
             applied += len(entries)
 
     def states(self) -> list[dict[str, object]]:
