@@ -50,7 +50,9 @@ class LinkChanges:
     identity_subjects: list[str]
 
 
-_POSITION = re.compile(r"[0-9]{1,18}")
+_POSITION = re.compile(r"[0-9]+")
+# Positions are SQLite integers; anything larger means "past the head".
+MAX_POSITION = 2**63 - 1
 
 
 def parse_point(text: str | None) -> int | datetime | None:
@@ -120,13 +122,17 @@ class History:
         sql = "SELECT position, recorded_at FROM ledger_entries"
         params: tuple[Any, ...] = ()
         if position is not None:
+            position = min(position, MAX_POSITION)
             sql, params = sql + " WHERE position<=?", (position,)
         rows = self._rows(sql + " ORDER BY position DESC LIMIT 1", *params)
         return AsOf(rows[0][0], rows[0][1]) if rows else AsOf(0, None)
 
     def as_of_instant(self, instant: datetime) -> AsOf:
         """The prefix up to the last entry recorded at or before `instant`."""
-        stamp = instant.astimezone(UTC).isoformat(timespec="microseconds")
+        try:
+            stamp = instant.astimezone(UTC).isoformat(timespec="microseconds")
+        except OverflowError:  # the edges of the calendar: before or after everything
+            return AsOf(0, None) if instant.year == datetime.min.year else self.head()
         rows = self._rows(
             "SELECT position, recorded_at FROM ledger_entries WHERE recorded_at<=?"
             " ORDER BY position DESC LIMIT 1",
@@ -184,7 +190,7 @@ class History:
     def session_history(self, session_id: str, as_of: AsOf) -> list[LedgerEntry]:
         return self._entries(
             f"{_ENTRIES} WHERE e.session_id=? AND e.stream_type='applicant'"
-            " AND e.event_type LIKE 'session.%' AND e.position<=? ORDER BY e.position",
+            " AND e.event_type GLOB 'session.*' AND e.position<=? ORDER BY e.position",
             session_id,
             as_of.position,
         )
@@ -259,7 +265,7 @@ class History:
         elif kind == "session":
             sql = (
                 "SELECT DISTINCT session_id FROM ledger_entries WHERE session_id IS NOT NULL"
-                " AND stream_type='applicant' AND event_type LIKE 'session.%' AND position<=?"
+                " AND stream_type='applicant' AND event_type GLOB 'session.*' AND position<=?"
             )
         else:
             sql = (

@@ -8,6 +8,7 @@ quarantined (with an id to find it again). None is ever dropped.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+# Real payloads are a few levels deep; far deeper ones cannot be served back as JSON.
+MAX_NESTING = 64
+
+
+def _storable_problem(value: Any, depth: int = 0) -> str | None:
+    """Why a parsed payload could not be stored and served back exactly as sent, if it could not."""
+    if depth > MAX_NESTING:
+        return f"nested deeper than {MAX_NESTING} levels"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a number too large to represent"
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    for child in children:
+        problem = _storable_problem(child, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
 def read_payload(body: bytes) -> dict[str, Any]:
     """The delivery as a validated JSON object, or `UnreadableBody` saying why not."""
     try:
@@ -49,6 +70,9 @@ def read_payload(body: bytes) -> dict[str, Any]:
         raise UnreadableBody("not JSON", [{"msg": str(error)[:500]}]) from None
     if not isinstance(payload, dict):
         raise UnreadableBody("not a JSON object", [{"msg": f"got {type(payload).__name__}"}])
+    problem = _storable_problem(payload)
+    if problem:
+        raise UnreadableBody("not storable as sent", [{"msg": problem}])
     try:
         validate_payload(payload)
     except ValidationError as error:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from api.current import read_one
 from api.dependencies import AsOfPoint, Auditor, ServicesDep
 from api.schemas import SubjectStatus, Timeline
+from ledger.history import MAX_POSITION
 from ledger.views import entry_view
 from projections.models import SUBJECT_STATUS
 
@@ -26,11 +27,9 @@ def encode_cursor(as_of: int, after: int) -> str:
 def decode_cursor(cursor: str) -> tuple[int, int]:
     try:
         as_of, after = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        if not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (as_of, after)
-        ):
+        if not all(type(n) is int and 0 <= n <= MAX_POSITION for n in (as_of, after)):
             raise ValueError
-    except (ValueError, TypeError, UnicodeError, binascii.Error):
+    except (ValueError, TypeError, UnicodeError, binascii.Error, RecursionError):
         raise HTTPException(422, "invalid cursor") from None
     return as_of, after
 

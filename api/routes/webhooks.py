@@ -20,7 +20,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refusing (413) anything over the limit before reading it all."""
     too_large = HTTPException(413, f"body larger than {limit} bytes")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():
