@@ -12,8 +12,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.routes import entities, operations, queues, subjects, webhooks
-from api.services import Services
 from ledger.application import LedgerBusy
+from ledger.services import Services
 
 log = logging.getLogger(__name__)
 

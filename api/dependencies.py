@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.services import Services
 from ledger.history import parse_point
+from ledger.services import Services
 from ledger.settings import ROLES
 
 _bearer = HTTPBearer(auto_error=False)

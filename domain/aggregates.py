@@ -4,21 +4,27 @@ Each accepted delivery is one event of exactly one aggregate: the applicant it
 concerns, or the check, case or document it is about. The aggregate's id is
 derived from the provider's key, so concurrent deliveries for the same key meet
 on the same stream and optimistic concurrency orders them. Every event carries
-the delivery as Verifa sent it; the aggregate's state is the rules applied to it.
+the delivery's body exactly as Verifa sent it (JSON text, never re-encoded, so no
+key in it can be mistaken for library metadata); the aggregate's state is the
+domain rules applied to it.
+
+Stored events are named by explicit topics, so this code can be renamed or moved
+without making the immutable ledger unreadable.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from domain.cases import ReviewCase
 from domain.documents import DocumentRecord
-from domain.entries import StreamKey
+from domain.entries import StreamKey, text_field
 from domain.screening import Screening
-from domain.sessions import Session
+from domain.sessions import Session, is_session_event
 
 
 class LedgerStream(Aggregate):
@@ -38,89 +44,147 @@ class LedgerStream(Aggregate):
         key: str
         event_type: str
         idempotency_key: str
-        payload: dict[str, Any]
+        body: str
 
-    def __init__(
-        self, key: str, event_type: str, idempotency_key: str, payload: dict[str, Any]
-    ) -> None:
+    class Recorded(Aggregate.Event):
+        """One more delivery: every authentic delivery is kept, whatever it changes."""
+
+        event_type: str
+        idempotency_key: str
+        body: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, LedgerStream)
+            aggregate.deliver(self.event_type, self.body)
+
+    def __init__(self, key: str, event_type: str, idempotency_key: str, body: str) -> None:
         self.key = key
         self.deliveries = 0
         self.start()
-        self.deliver(event_type, payload)
+        self.deliver(event_type, body)
 
-    @event("Recorded")
-    def record(self, event_type: str, idempotency_key: str, payload: dict[str, Any]) -> None:
-        """Record one more delivery: every authentic delivery is kept, whatever it changes."""
-        self.deliver(event_type, payload)
+    def record(self, event_type: str, idempotency_key: str, body: str) -> None:
+        self.trigger_event(
+            self.Recorded, event_type=event_type, idempotency_key=idempotency_key, body=body
+        )
+
+    def deliver(self, event_type: str, body: str) -> None:
+        self.deliveries += 1
+        self.apply_rules(event_type, json.loads(body))
 
     def start(self) -> None:
         """Set up the state of a new stream."""
-
-    def deliver(self, event_type: str, payload: dict[str, Any]) -> None:
-        self.deliveries += 1
-        self.apply_rules(event_type, payload)
 
     def apply_rules(self, event_type: str, payload: dict[str, Any]) -> None:
         """Apply the domain rules of this kind of stream to one delivery."""
 
 
-class Applicant(LedgerStream):
+class Applicant(LedgerStream, created_event_name="Opened"):
     """A person being verified: their sessions and the identities Verifa linked to them."""
 
+    TOPIC = "verifa-ledger:Applicant"
     stream_type = "applicant"
+
+    class Created(LedgerStream.Created):
+        TOPIC = "verifa-ledger:Applicant.Created"
+
+    class Opened(LedgerStream.Opened):
+        TOPIC = "verifa-ledger:Applicant.Opened"
+
+    class Recorded(LedgerStream.Recorded):
+        TOPIC = "verifa-ledger:Applicant.Recorded"
 
     def start(self) -> None:
         self.sessions: dict[str, Session] = {}
         self.identity_id: str | None = None
 
     def apply_rules(self, event_type: str, payload: dict[str, Any]) -> None:
-        session_id = payload.get("session_id")
-        if event_type.startswith("session.") and isinstance(session_id, str) and session_id:
+        session_id = text_field(payload, "session_id")
+        if is_session_event(event_type) and session_id:
             self.sessions.setdefault(session_id, Session(session_id)).apply(event_type, payload)
-        if isinstance(payload.get("identity_id"), str):
-            self.identity_id = payload["identity_id"]
+        self.identity_id = text_field(payload, "identity_id") or self.identity_id
 
 
-class Check(LedgerStream):
+class Check(LedgerStream, created_event_name="Opened"):
     """An AML, PEP, sanctions or risk screening check, with its monitoring runs."""
 
+    TOPIC = "verifa-ledger:Check"
     stream_type = "check"
 
+    class Created(LedgerStream.Created):
+        TOPIC = "verifa-ledger:Check.Created"
+
+    class Opened(LedgerStream.Opened):
+        TOPIC = "verifa-ledger:Check.Opened"
+
+    class Recorded(LedgerStream.Recorded):
+        TOPIC = "verifa-ledger:Check.Recorded"
+
     def start(self) -> None:
-        self.screening = Screening(self.key)
+        self.screening: Screening | None = None  # until a result or a monitoring run
 
     def apply_rules(self, event_type: str, payload: dict[str, Any]) -> None:
-        self.screening.apply(event_type, payload)
+        self.screening = Screening.fold(self.key, self.screening, event_type, payload)
 
 
-class Case(LedgerStream):
+class Case(LedgerStream, created_event_name="Opened"):
     """A manual review case."""
 
+    TOPIC = "verifa-ledger:Case"
     stream_type = "case"
 
+    class Created(LedgerStream.Created):
+        TOPIC = "verifa-ledger:Case.Created"
+
+    class Opened(LedgerStream.Opened):
+        TOPIC = "verifa-ledger:Case.Opened"
+
+    class Recorded(LedgerStream.Recorded):
+        TOPIC = "verifa-ledger:Case.Recorded"
+
     def start(self) -> None:
-        self.review = ReviewCase(self.key)
+        self.review: ReviewCase | None = None  # until a stage or a decision
 
     def apply_rules(self, event_type: str, payload: dict[str, Any]) -> None:
-        self.review.apply(event_type, payload)
+        self.review = ReviewCase.fold(self.key, self.review, event_type, payload)
 
 
-class Document(LedgerStream):
+class Document(LedgerStream, created_event_name="Opened"):
     """A document Verifa processed."""
 
+    TOPIC = "verifa-ledger:Document"
     stream_type = "document"
 
+    class Created(LedgerStream.Created):
+        TOPIC = "verifa-ledger:Document.Created"
+
+    class Opened(LedgerStream.Opened):
+        TOPIC = "verifa-ledger:Document.Opened"
+
+    class Recorded(LedgerStream.Recorded):
+        TOPIC = "verifa-ledger:Document.Recorded"
+
     def start(self) -> None:
-        self.details = DocumentRecord(self.key)
+        self.details: DocumentRecord | None = None  # until a known document event
 
     def apply_rules(self, event_type: str, payload: dict[str, Any]) -> None:
-        self.details.apply(event_type, payload)
+        self.details = DocumentRecord.fold(self.key, self.details, event_type, payload)
 
 
-class Unrouted(LedgerStream):
+class Unrouted(LedgerStream, created_event_name="Opened"):
     """Deliveries of unknown types that carry no id to route them by: kept, never dropped."""
 
+    TOPIC = "verifa-ledger:Unrouted"
     stream_type = "unrouted"
+
+    class Created(LedgerStream.Created):
+        TOPIC = "verifa-ledger:Unrouted.Created"
+
+    class Opened(LedgerStream.Opened):
+        TOPIC = "verifa-ledger:Unrouted.Opened"
+
+    class Recorded(LedgerStream.Recorded):
+        TOPIC = "verifa-ledger:Unrouted.Recorded"
 
 
 STREAM_CLASSES: dict[str, type[LedgerStream]] = {

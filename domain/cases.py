@@ -20,6 +20,17 @@ class ReviewCase:
     session_id: str | None = None
     is_sandbox: bool | None = None
 
+    @classmethod
+    def fold(
+        cls, case_id: str, state: ReviewCase | None, event_type: str, payload: dict[str, Any]
+    ) -> ReviewCase | None:
+        """The case after one more delivery; other `case.*` types do not open a case."""
+        if event_type not in STAGES and event_type not in DECISIONS:
+            return state
+        state = state or cls(case_id)
+        state.apply(event_type, payload)
+        return state
+
     @property
     def is_open(self) -> bool:
         return self.status not in DECISIONS.values()

@@ -35,6 +35,21 @@ class DocumentRecord:
     redacted: bool = False
     status: str = "uploaded"
 
+    @classmethod
+    def fold(
+        cls,
+        document_id: str,
+        state: DocumentRecord | None,
+        event_type: str,
+        payload: dict[str, Any],
+    ) -> DocumentRecord | None:
+        """The document after one more delivery; unknown `document.*` types change nothing."""
+        if event_type.removeprefix("document.") not in (*STEPS, "redacted"):
+            return state
+        state = state or cls(document_id)
+        state.apply(event_type, payload)
+        return state
+
     def apply(self, event_type: str, payload: dict[str, Any]) -> None:
         """Fold one `document.*` delivery into the document's state."""
         for name in _FIELDS.get(event_type, ()):

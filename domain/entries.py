@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
+
+
+def text_field(payload: Mapping[str, Any], name: str) -> str | None:
+    """A payload field when it is a non-empty string, else None (payloads may be partial)."""
+    value = payload.get(name)
+    return value if isinstance(value, str) and value else None
+
 
 StreamType = Literal["applicant", "check", "case", "document", "unrouted"]
 
@@ -33,12 +41,5 @@ class LedgerEntry:
     stream: StreamKey
     payload: dict[str, Any]
 
-    @property
-    def family(self) -> str:
-        """`session`, `check`, `case`, `document`, `identity`, or whatever prefix a new type has."""
-        return self.event_type.split(".", 1)[0]
-
-    def text(self, field: str) -> str | None:
-        """A payload field when it is a non-empty string, else None (payloads may be partial)."""
-        value = self.payload.get(field)
-        return value if isinstance(value, str) and value else None
+    def text(self, name: str) -> str | None:
+        return text_field(self.payload, name)

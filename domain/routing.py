@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
-from domain.entries import StreamKey
+from domain.entries import StreamKey, text_field
 
 __all__ = ["LinkBook", "learn_links", "route"]
 
@@ -23,17 +23,12 @@ _FAMILY_STREAMS: dict[str, tuple[str, str]] = {
 }
 
 
-def _text(payload: Mapping[str, Any], field: str) -> str | None:
-    value = payload.get(field)
-    return value if isinstance(value, str) and value else None
-
-
 def _applicant_key(payload: Mapping[str, Any], id_field: str) -> str | None:
     """`external_ref`, else `session:<id>` / `identity:<id>` for deliveries without one."""
-    ref = _text(payload, "external_ref")
+    ref = text_field(payload, "external_ref")
     if ref:
         return ref
-    other = _text(payload, id_field)
+    other = text_field(payload, id_field)
     prefix = id_field.removesuffix("_id")
     return f"{prefix}:{other}" if other else None
 
@@ -48,20 +43,20 @@ def route(payload: Mapping[str, Any]) -> StreamKey:
             return StreamKey("applicant", key)
     if family in _FAMILY_STREAMS:
         stream_type, id_field = _FAMILY_STREAMS[family]
-        key = _text(payload, id_field)
+        key = text_field(payload, id_field)
         if key:
             return StreamKey(stream_type, key)  # type: ignore[arg-type]
-    ref = _text(payload, "external_ref")
+    ref = text_field(payload, "external_ref")
     if ref:
         return StreamKey("applicant", ref)
-    session_id = _text(payload, "session_id")
+    session_id = text_field(payload, "session_id")
     if session_id:
         return StreamKey("applicant", f"session:{session_id}")
     for stream_type, id_field in _FAMILY_STREAMS.values():
-        key = _text(payload, id_field)
+        key = text_field(payload, id_field)
         if key:
             return StreamKey(stream_type, key)  # type: ignore[arg-type]
-    identity_id = _text(payload, "identity_id")
+    identity_id = text_field(payload, "identity_id")
     if identity_id:
         return StreamKey("applicant", f"identity:{identity_id}")
     return StreamKey("unrouted", "unrouted")
@@ -90,9 +85,9 @@ def learn_links(book: LinkBook, stream: StreamKey, payload: Mapping[str, Any]) -
     - `identity_id` is an attribute, noted per subject to spot shared identities.
     A stream belongs to one subject: the first link it gets.
     """
-    ref = _text(payload, "external_ref")
-    session_id = _text(payload, "session_id")
-    identity_id = _text(payload, "identity_id")
+    ref = text_field(payload, "external_ref")
+    session_id = text_field(payload, "session_id")
+    identity_id = text_field(payload, "identity_id")
     if session_id:
         book.note_mention(stream.id, session_id)
     if ref:

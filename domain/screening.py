@@ -24,6 +24,7 @@ class Screening:
     has_hits: bool = False
     total_hit_count: int | None = None
     new_hit_count: int = 0
+    open_monitoring_hits: int = 0
     monitoring_runs: int = 0
     last_hit_types: list[str] = field(default_factory=list)
     sanction_hit: bool = False
@@ -32,10 +33,23 @@ class Screening:
     pep_classes: list[str] | None = None
     is_sandbox: bool | None = None
 
+    @classmethod
+    def fold(
+        cls, check_id: str, state: Screening | None, event_type: str, payload: dict[str, Any]
+    ) -> Screening | None:
+        """The check after one more delivery; other `check.*` types do not make a screening."""
+        if event_type not in RESULTS + MONITORING:
+            return state
+        state = state or cls(check_id)
+        state.apply(event_type, payload)
+        return state
+
     @property
     def open_hits(self) -> int:
         """The hits this check contributes to its subject's `open_hit_count`."""
-        return (self.total_hit_count or 0) if self.has_hits else 0
+        if not self.has_hits:
+            return 0
+        return self.total_hit_count if self.total_hit_count else self.open_monitoring_hits
 
     def apply(self, event_type: str, payload: dict[str, Any]) -> None:
         """Fold one `check.*` delivery into the check's state."""
@@ -49,26 +63,35 @@ class Screening:
     def _result(self, payload: dict[str, Any]) -> None:
         if isinstance(payload.get("check_type"), str):
             self.check_type = payload["check_type"]
-        self.status = payload.get("status") if isinstance(payload.get("status"), str) else None
+        reported = payload.get("status")
         hit_count = _int(payload, "hit_count")
         if hit_count is not None:
             self.total_hit_count = hit_count
-            self.has_hits = hit_count > 0
-        else:
-            self.has_hits = self.status == "hit"
+        self._assess(hit_count > 0 if hit_count is not None else reported == "hit")
+        self.status = reported if isinstance(reported, str) else None  # the result's own word
         for name in ("pep_risk_tier", "pep_classes", "max_score"):
             if payload.get(name) is not None:
                 setattr(self, name, payload[name])
 
     def _monitoring_run(self, event_type: str, payload: dict[str, Any]) -> None:
         self.monitoring_runs += 1
+        hit_types = payload.get("hit_types")
+        self.last_hit_types = list(hit_types) if isinstance(hit_types, list) else []
+        new_hits = _int(payload, "new_hit_count") or 0
         total = _int(payload, "total_hit_count")
         if total is not None:
             self.total_hit_count = total
-            self.has_hits = total > 0
-            self.status = "hit" if self.has_hits else "clear"
-        hit_types = payload.get("hit_types")
-        self.last_hit_types = list(hit_types) if isinstance(hit_types, list) else []
+            self._assess(total > 0)
+        elif new_hits > 0:
+            self._assess(True)  # no total reported, but new hits are hits
         if event_type == "check.monitoring.new_hits":
-            self.new_hit_count += _int(payload, "new_hit_count") or 0
-            self.sanction_hit = "sanction" in self.last_hit_types
+            self.new_hit_count += new_hits
+            self.sanction_hit = new_hits > 0 and "sanction" in self.last_hit_types
+            if self.has_hits:
+                self.open_monitoring_hits += new_hits
+
+    def _assess(self, has_hits: bool) -> None:
+        self.has_hits = has_hits
+        self.status = "hit" if has_hits else "clear"
+        if not has_hits:
+            self.open_monitoring_hits = 0

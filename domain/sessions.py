@@ -25,6 +25,11 @@ ERASURES = {"session.redacted": "redacted", "session.retention-expired": "retent
 RANK = {"created": 0, "started": 1, "pending_review": 2}
 
 
+def is_session_event(event_type: str) -> bool:
+    """Every `session.*` type, known or not, belongs to its session (a session appears with it)."""
+    return event_type.startswith("session.")
+
+
 @dataclass
 class Session:
     """What the ledger knows of one session: its status and how its decision came about."""

@@ -15,7 +15,7 @@ from domain.cases import ReviewCase
 from domain.documents import DocumentRecord
 from domain.entries import LedgerEntry
 from domain.screening import Screening
-from domain.sessions import Session
+from domain.sessions import Session, is_session_event
 
 
 @dataclass
@@ -54,32 +54,34 @@ class SubjectStatus:
 
     def apply(self, entry: LedgerEntry) -> None:
         """Fold one entry of the subject's history (entries must come in position order)."""
-        key = entry.stream.key
+        key, event_type, payload = entry.stream.key, entry.event_type, entry.payload
         if entry.stream.type == "applicant":
             self._applicant_event(entry)
         elif entry.stream.type == "check":
-            self.checks.setdefault(key, Screening(key)).apply(entry.event_type, entry.payload)
-            if entry.event_type == "check.monitoring.new_hits" and self.checks[key].sanction_hit:
-                self.restricted = True
+            check = Screening.fold(key, self.checks.get(key), event_type, payload)
+            if check:
+                self.checks[key] = check
+                if event_type == "check.monitoring.new_hits" and check.sanction_hit:
+                    self.restricted = True
         elif entry.stream.type == "case":
-            self.cases.setdefault(key, ReviewCase(key)).apply(entry.event_type, entry.payload)
-            if entry.event_type == "case.approved":
-                self.restricted = False
+            case = ReviewCase.fold(key, self.cases.get(key), event_type, payload)
+            if case:
+                self.cases[key] = case
+                if event_type == "case.approved":
+                    self.restricted = False
         elif entry.stream.type == "document":
-            self.documents.setdefault(key, DocumentRecord(key)).apply(
-                entry.event_type, entry.payload
-            )
+            document = DocumentRecord.fold(key, self.documents.get(key), event_type, payload)
+            if document:
+                self.documents[key] = document
 
     def _applicant_event(self, entry: LedgerEntry) -> None:
         session_id = entry.text("session_id")
-        if entry.family == "session" and session_id:
+        if is_session_event(entry.event_type) and session_id:
             if session_id not in self.sessions:
                 self.sessions[session_id] = Session(session_id)
                 self.current_session_id = session_id
             self.sessions[session_id].apply(entry.event_type, entry.payload)
-        identity_id = entry.text("identity_id")
-        if identity_id:
-            self.identity_id = identity_id
+        self.identity_id = entry.text("identity_id") or self.identity_id
 
 
 def fold_subject(

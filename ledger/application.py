@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -20,10 +20,11 @@ from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import get_topic
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
+from domain.entries import LedgerEntry
 from domain.routing import route
 from ledger import reads
 from ledger.history import AsOf, History
-from ledger.index import Delivery, IndexedSQLiteRecorder
+from ledger.index import IndexedSQLiteRecorder, IndexEntry
 from ledger.quarantine import Quarantine
 from ledger.views import Doc
 
@@ -36,13 +37,31 @@ class LedgerBusy(Exception):
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """An authentic, readable delivery: the body as Verifa sent it, and what it says."""
+
+    body: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    webhook_id: str | None = None
+
+    @property
+    def event_type(self) -> str:
+        return str(self.payload["event"])
+
+
+@dataclass(frozen=True)
 class Recorded:
     position: int
+    status: ClassVar[str] = "recorded"
 
 
 @dataclass(frozen=True)
 class Duplicate:
+    """Already recorded under this idempotency key, at `position`; nothing new was stored."""
+
     position: int
+    status: ClassVar[str] = "duplicate"
 
 
 class Ledger(Application[UUID]):
@@ -55,11 +74,13 @@ class Ledger(Application[UUID]):
             {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "APPLICATION_RECORDER_TOPIC": get_topic(IndexedSQLiteRecorder),
+                # Appends load their stream from the cache, fast-forwarded from the store.
+                "AGGREGATE_CACHE_MAXSIZE": "10000",
                 **(env or {}),
             }
         )
         self.datastore: SQLiteDatastore = self.recorder.datastore  # type: ignore[attr-defined]
-        self.history = History(self.datastore, self.mapper)
+        self.history = History(self.datastore, self.mapper, self.repository)
         self.quarantine = Quarantine(self.datastore)
         self._append_lock = threading.Lock()
 
@@ -68,38 +89,38 @@ class Ledger(Application[UUID]):
         """The ledger stored in one SQLite file (created if missing)."""
         return cls({"SQLITE_DBNAME": str(sqlite_path), "SQLITE_LOCK_TIMEOUT": "30"})
 
-    def record(
-        self, payload: dict[str, Any], idempotency_key: str, webhook_id: str | None = None
-    ) -> Recorded | Duplicate:
-        """Append one validated delivery, exactly once per idempotency key.
+    def record(self, delivery: Delivery) -> Recorded | Duplicate:
+        """Append one readable delivery, exactly once per idempotency key.
 
         The index's unique key decides duplicates inside the append's own
         transaction, so concurrent retries of one delivery record one event.
         """
-        stream = route(payload)
-        delivery = Delivery(idempotency_key, payload["event"], stream, payload, webhook_id)
+        stream = route(delivery.payload)
+        entry = IndexEntry(
+            delivery.idempotency_key,
+            delivery.event_type,
+            stream,
+            delivery.payload,
+            delivery.webhook_id,
+        )
         stream_class = STREAM_CLASSES[stream.type]
         for _ in range(MAX_APPEND_ATTEMPTS):
-            existing = self.history.position_of(idempotency_key)
+            existing = self.history.position_of(delivery.idempotency_key)
             if existing is not None:
                 return Duplicate(existing)
             with self._append_lock:
                 aggregate = self._load(stream_class, stream.id)
+                facts = {
+                    "event_type": delivery.event_type,
+                    "idempotency_key": delivery.idempotency_key,
+                    "body": delivery.body,
+                }
                 if aggregate is None:
-                    aggregate = stream_class(
-                        key=stream.key,
-                        event_type=delivery.event_type,
-                        idempotency_key=idempotency_key,
-                        payload=payload,
-                    )
+                    aggregate = stream_class(key=stream.key, **facts)
                 else:
-                    aggregate.record(
-                        event_type=delivery.event_type,
-                        idempotency_key=idempotency_key,
-                        payload=payload,
-                    )
+                    aggregate.record(**facts)
                 try:
-                    recordings = self.save(aggregate, deliveries=[delivery])
+                    recordings = self.save(aggregate, index_entries=[entry])
                 except IntegrityError:
                     continue  # a duplicate or a concurrent append to the stream: look again
             return Recorded(recordings[0].notification.id)
@@ -122,8 +143,13 @@ class Ledger(Application[UUID]):
             return self.history.as_of_instant(point)
         return self.history.as_of_position(point)
 
+    def timeline(
+        self, subject: str, as_of: AsOf, *, after: int = 0, limit: int | None = None
+    ) -> list[LedgerEntry] | None:
+        """The subject's history after a position, ascending; None if unknown at `as_of`."""
+        if not self.history.subject_is_known(subject, as_of):
+            return None
+        return self.history.subject_history(subject, as_of, after=after, limit=limit)
+
     def subject_status(self, subject: str, as_of: AsOf) -> Doc | None:
         return reads.subject_status(self.history, subject, as_of)
-
-    def entity(self, kind: str, key: str, as_of: AsOf) -> Doc | None:
-        return reads.ENTITY_READS[kind](self.history, key, as_of)

@@ -16,21 +16,14 @@ from ledger.application import Ledger
 from ledger.demo import demo_deliveries
 from ledger.history import AsOf, parse_point
 from ledger.ingestion import ingest, replay_quarantine
+from ledger.services import Services
 from ledger.settings import Settings, load_credentials
 from ledger.tables import print_table
 from ledger.views import entry_view
-from projections.read_model import ReadModelStore
-from projections.runner import ProjectionRunner
 
 
 class CliError(Exception):
     """A user error: printed without a traceback, exit status 2."""
-
-
-def _open(settings: Settings) -> tuple[Ledger, ProjectionRunner]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger.at(settings.sqlite_path)
-    return ledger, ProjectionRunner(ledger.history, ReadModelStore(ledger.datastore))
 
 
 def _as_of(ledger: Ledger, text: str | None) -> AsOf:
@@ -48,9 +41,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
     from api.app import create_app
-    from api.services import Services
 
-    credentials = load_credentials(settings, generate=True)
+    try:
+        credentials = load_credentials(settings, generate=True)
+    except ValueError as error:
+        raise CliError(f"credentials: {error}") from None
     kept = settings.data_dir / "credentials.json"
     if credentials.generated:
         print(f"Generated credentials, kept in {kept} (mode 600):")
@@ -67,7 +62,7 @@ def _count_outcomes(ledger: Ledger, bodies: Sequence[bytes]) -> Counter[str]:
     counts: Counter[str] = Counter()
     for body in bodies:
         outcome = ingest(ledger, body, None)
-        counts[type(outcome).__name__.lower()] += 1
+        counts[outcome.status] += 1
     return counts
 
 
@@ -76,9 +71,9 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> None:
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     bodies = [line.rstrip(b"\r\n") for line in path.read_bytes().splitlines() if line.strip()]
-    ledger, runner = _open(settings)
-    counts = _count_outcomes(ledger, bodies)
-    runner.catch_up()
+    services = Services.open(settings)
+    counts = _count_outcomes(services.ledger, bodies)
+    services.runner.catch_up()
     _report_counts(counts, args.json)
 
 
@@ -91,20 +86,22 @@ def _report_counts(counts: Counter[str], as_json: bool) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    ledger, runner = _open(settings)
-    counts = _count_outcomes(ledger, [json.dumps(p).encode() for p in demo_deliveries()])
-    runner.catch_up()
+    services = Services.open(settings)
+    counts = _count_outcomes(services.ledger, [json.dumps(p).encode() for p in demo_deliveries()])
+    services.runner.catch_up()
     _report_counts(counts, args.json)
     if not args.json:
         print("Try: ledger status user_bob   |   ledger timeline user_erin")
 
 
 def cmd_timeline(settings: Settings, args: argparse.Namespace) -> None:
-    ledger, _ = _open(settings)
+    services = Services.open(settings)
+    ledger = services.ledger
     as_of = _as_of(ledger, args.as_of)
-    if not ledger.history.subject_is_known(args.ref, as_of):
+    entries = ledger.timeline(args.ref, as_of)
+    if entries is None:
         raise CliError(f"no subject {args.ref!r} as of position {as_of.position}")
-    events = [entry_view(e) for e in ledger.history.subject_history(args.ref, as_of)]
+    events = [entry_view(e) for e in entries]
     if args.json:
         _print_json({"subject": args.ref, "as_of": as_of.as_dict(), "events": events})
         return
@@ -125,7 +122,8 @@ def cmd_timeline(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
-    ledger, _ = _open(settings)
+    services = Services.open(settings)
+    ledger = services.ledger
     as_of = _as_of(ledger, args.as_of)
     doc = ledger.subject_status(args.ref, as_of)
     if doc is None:
@@ -174,8 +172,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_projections_status(settings: Settings, args: argparse.Namespace) -> None:
-    _, runner = _open(settings)
-    states = runner.states()
+    services = Services.open(settings)  # keep a reference: it owns the database connections
+    states = services.runner.states()
     if args.json:
         _print_json({"projections": states})
     else:
@@ -185,7 +183,8 @@ def cmd_projections_status(settings: Settings, args: argparse.Namespace) -> None
 
 
 def cmd_quarantine_list(settings: Settings, args: argparse.Namespace) -> None:
-    ledger, _ = _open(settings)
+    services = Services.open(settings)
+    ledger = services.ledger
     entries = [e.as_dict() for e in ledger.quarantine.list(include_released=args.all)]
     if args.json:
         _print_json({"entries": entries})
@@ -200,9 +199,9 @@ def cmd_quarantine_list(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_quarantine_replay(settings: Settings, args: argparse.Namespace) -> None:
-    ledger, runner = _open(settings)
-    replay = replay_quarantine(ledger)
-    runner.catch_up()
+    services = Services.open(settings)
+    replay = replay_quarantine(services.ledger)
+    services.runner.catch_up()
     if args.json:
         _print_json(
             {
@@ -258,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         args.handler(settings, args)
-    except (CliError, ValidationError, ValueError) as error:
+    except (CliError, ValidationError) as error:
         print(f"ledger: error: {error}", file=sys.stderr)
         return 2
     return 0

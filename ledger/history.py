@@ -7,15 +7,18 @@ use these reads too, so what they store is what an as-of read would answer.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Repository
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.sqlite import SQLiteDatastore
 
+from domain.aggregates import LedgerStream
 from domain.entries import LedgerEntry, StreamKey
 
 
@@ -82,9 +85,12 @@ _LINKED = "SELECT stream_id FROM stream_links WHERE subject=? AND position<=?"
 class History:
     """As-of queries over the event store and its index."""
 
-    def __init__(self, datastore: SQLiteDatastore, mapper: Mapper[UUID]) -> None:
+    def __init__(
+        self, datastore: SQLiteDatastore, mapper: Mapper[UUID], repository: Repository[UUID]
+    ) -> None:
         self.datastore = datastore
         self.mapper = mapper
+        self.repository = repository
 
     def _rows(self, sql: str, *params: Any) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
@@ -109,7 +115,7 @@ class History:
             event_type=row["event_type"],
             idempotency_key=row["idempotency_key"],
             stream=StreamKey(row["stream_type"], row["stream_key"]),
-            payload=event.payload,  # type: ignore[attr-defined]
+            payload=json.loads(event.body),  # type: ignore[attr-defined]
         )
 
     # Where a read stands.
@@ -209,6 +215,19 @@ class History:
             stream.id.hex,
             as_of.position,
         )
+
+    def stream_as_of(self, stream: StreamKey, as_of: AsOf) -> LedgerStream | None:
+        """The stream's aggregate as it stood at the prefix (None before its first event)."""
+        rows = self._rows(
+            "SELECT max(stream_version) FROM ledger_entries WHERE stream_id=? AND position<=?",
+            stream.id.hex,
+            as_of.position,
+        )
+        version = rows[0][0]
+        if version is None:
+            return None
+        aggregate: LedgerStream = self.repository.get(stream.id, version=version)
+        return aggregate
 
     def stream_subject(self, stream: StreamKey, as_of: AsOf) -> str | None:
         rows = self._rows(

@@ -18,7 +18,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
-from domain.entries import StreamKey
+from domain.entries import StreamKey, text_field
 from domain.routing import learn_links
 
 INDEX_TABLES = [
@@ -52,7 +52,7 @@ INDEX_TABLES = [
 
 
 @dataclass(frozen=True)
-class Delivery:
+class IndexEntry:
     """What the index needs to know about a delivery being appended."""
 
     idempotency_key: str
@@ -123,29 +123,29 @@ class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
-        deliveries: Sequence[Delivery] = kwargs.get("deliveries", ())
-        if len(deliveries) != len(stored_events):
-            msg = "every ledger event is saved with its delivery"
+        entries: Sequence[IndexEntry] = kwargs.get("index_entries", ())
+        if len(entries) != len(stored_events):
+            msg = "every ledger event is saved with its index entry"
             raise ValueError(msg)
         assert positions is not None
         recorded_at = self._next_recorded_at(c)
-        for position, stored, delivery in zip(positions, stored_events, deliveries, strict=True):
+        for position, stored, entry in zip(positions, stored_events, entries, strict=True):
             c.execute(
                 "INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     position,
                     recorded_at,
-                    delivery.idempotency_key,
-                    delivery.event_type,
-                    delivery.stream.type,
-                    delivery.stream.key,
-                    delivery.stream.id.hex,
+                    entry.idempotency_key,
+                    entry.event_type,
+                    entry.stream.type,
+                    entry.stream.key,
+                    entry.stream.id.hex,
                     stored.originator_version,
-                    _session_id(delivery.payload),
-                    delivery.webhook_id,
+                    text_field(entry.payload, "session_id"),
+                    entry.webhook_id,
                 ),
             )
-            learn_links(_CursorLinkBook(c, position), delivery.stream, delivery.payload)
+            learn_links(_CursorLinkBook(c, position), entry.stream, entry.payload)
         return positions
 
     @staticmethod
@@ -155,8 +155,3 @@ class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
         row = c.fetchone()
         now = utc_now_iso()
         return max(now, row[0]) if row else now
-
-
-def _session_id(payload: dict[str, Any]) -> str | None:
-    value = payload.get("session_id")
-    return value if isinstance(value, str) and value else None

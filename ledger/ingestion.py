@@ -10,22 +10,23 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from domain.payloads import ValidationError, validate_payload
-from ledger.application import Duplicate, Ledger, Recorded
+from ledger.application import Delivery, Duplicate, Ledger, Recorded
 
 
 @dataclass(frozen=True)
 class Quarantined:
     id: str
+    status: ClassVar[str] = "quarantined"
 
 
 Outcome = Recorded | Duplicate | Quarantined
 
 
-class UnreadableBody(ValueError):
-    """The body is not a JSON object in UTF-8; `errors` says why, for the quarantine list."""
+class NotRecordable(ValueError):
+    """An authentic delivery the ledger cannot record as an event; `errors` say why."""
 
     def __init__(self, reason: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(reason)
@@ -57,51 +58,44 @@ def _storable_problem(value: Any, depth: int = 0) -> str | None:
     return None
 
 
-def read_payload(body: bytes) -> dict[str, Any]:
-    """The delivery as a validated JSON object, or `UnreadableBody` saying why not."""
+def read_delivery(body: bytes, webhook_id: str | None) -> Delivery:
+    """The delivery as a validated JSON object with its deduplication key, or `NotRecordable`."""
     try:
         text = body.decode("utf-8")
         payload = json.loads(text, parse_constant=_reject_constant)
         # Lone surrogates ("\ud800") parse but cannot be stored as UTF-8.
         json.dumps(payload, ensure_ascii=False).encode("utf-8")
     except UnicodeError as error:
-        raise UnreadableBody("not UTF-8", [{"msg": str(error)}]) from None
+        raise NotRecordable("not UTF-8", [{"msg": str(error)}]) from None
     except (ValueError, RecursionError) as error:
-        raise UnreadableBody("not JSON", [{"msg": str(error)[:500]}]) from None
+        raise NotRecordable("not JSON", [{"msg": str(error)[:500]}]) from None
     if not isinstance(payload, dict):
-        raise UnreadableBody("not a JSON object", [{"msg": f"got {type(payload).__name__}"}])
+        raise NotRecordable("not a JSON object", [{"msg": f"got {type(payload).__name__}"}])
     problem = _storable_problem(payload)
     if problem:
-        raise UnreadableBody("not storable as sent", [{"msg": problem}])
+        raise NotRecordable("not storable as sent", [{"msg": problem}])
     try:
         validate_payload(payload)
     except ValidationError as error:
         errors = [
             {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()
         ]
-        raise UnreadableBody("invalid payload", errors) from None
-    return payload
-
-
-def append(ledger: Ledger, body: bytes, webhook_id: str | None) -> Recorded | Duplicate:
-    """Record a readable delivery (or find its original); `UnreadableBody` otherwise."""
-    payload = read_payload(body)
+        raise NotRecordable("invalid payload", errors) from None
     key = payload.get("idempotency_key") or webhook_id
     if not key:
-        raise UnreadableBody(
+        raise NotRecordable(
             "no idempotency key", [{"msg": "no idempotency_key in the body and no webhook-id"}]
         )
-    return ledger.record(payload, key, webhook_id)
+    return Delivery(text, payload, key, webhook_id)
 
 
 def ingest(ledger: Ledger, body: bytes, webhook_id: str | None) -> Outcome:
     """Record, recognise as duplicate, or quarantine one authentic delivery."""
     try:
-        return append(ledger, body, webhook_id)
-    except UnreadableBody as unreadable:
-        return Quarantined(
-            ledger.quarantine.hold(body, webhook_id, unreadable.reason, unreadable.errors)
-        )
+        delivery = read_delivery(body, webhook_id)
+    except NotRecordable as problem:
+        return Quarantined(ledger.quarantine.hold(body, webhook_id, problem.reason, problem.errors))
+    return ledger.record(delivery)
 
 
 @dataclass(frozen=True)
@@ -117,10 +111,11 @@ def replay_quarantine(ledger: Ledger) -> Replay:
     released, held = [], []
     for entry in ledger.quarantine.list():
         try:
-            outcome = append(ledger, entry.body, entry.webhook_id)
-        except UnreadableBody:
+            delivery = read_delivery(entry.body, entry.webhook_id)
+        except NotRecordable:
             held.append(entry.id)
             continue
+        outcome = ledger.record(delivery)
         ledger.quarantine.release(entry.id, outcome.position)
         released.append((entry.id, outcome.position))
     return Replay(released, held)

@@ -1,18 +1,16 @@
 """Answers reconstructed from the ledger as of a prefix: the auditor's exact view.
 
-Each function folds the entries visible at `as_of` with the domain rules and
-shapes the result as the read API serves it; None means nothing was visible yet.
+Subjects and sessions are folded from the entries visible at `as_of`; checks,
+cases and documents are their aggregates at the version they had then. Each
+answer is shaped as the read API serves it; None means nothing was visible yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from domain.cases import ReviewCase
-from domain.documents import DocumentRecord
+from domain.aggregates import Case, Check, Document
 from domain.entries import StreamKey
-from domain.screening import Screening
 from domain.subject import fold_session, fold_subject
 from ledger.history import AsOf, History
 from ledger.views import Doc, case_view, check_view, document_view, session_view, subject_view
@@ -38,26 +36,29 @@ def session_state(history: History, session_id: str, as_of: AsOf) -> Doc | None:
     )
 
 
-def _stream_state(
-    kind: str, state: Callable[[str], Any], view: Callable[[Any, str | None], Doc]
-) -> Callable[[History, str, AsOf], Doc | None]:
-    def read(history: History, key: str, as_of: AsOf) -> Doc | None:
-        stream = StreamKey(kind, key)  # type: ignore[arg-type]
-        entries = history.stream_history(stream, as_of)
-        if not entries:
-            return None
-        entity = state(key)
-        for entry in entries:
-            entity.apply(entry.event_type, entry.payload)
-        return view(entity, history.stream_subject(stream, as_of))
-
-    read.__doc__ = f"The {kind} with this id as of a prefix, or None if not yet seen."
-    return read
+def check_state(history: History, check_id: str, as_of: AsOf) -> Doc | None:
+    stream = StreamKey("check", check_id)
+    check = history.stream_as_of(stream, as_of)
+    if not isinstance(check, Check) or check.screening is None:
+        return None
+    return check_view(check.screening, history.stream_subject(stream, as_of))
 
 
-check_state = _stream_state("check", Screening, check_view)
-case_state = _stream_state("case", ReviewCase, case_view)
-document_state = _stream_state("document", DocumentRecord, document_view)
+def case_state(history: History, case_id: str, as_of: AsOf) -> Doc | None:
+    stream = StreamKey("case", case_id)
+    case = history.stream_as_of(stream, as_of)
+    if not isinstance(case, Case) or case.review is None:
+        return None
+    return case_view(case.review, history.stream_subject(stream, as_of))
+
+
+def document_state(history: History, document_id: str, as_of: AsOf) -> Doc | None:
+    stream = StreamKey("document", document_id)
+    document = history.stream_as_of(stream, as_of)
+    if not isinstance(document, Document) or document.details is None:
+        return None
+    return document_view(document.details, history.stream_subject(stream, as_of))
+
 
 ENTITY_READS: dict[str, Callable[[History, str, AsOf], Doc | None]] = {
     "session": session_state,

@@ -57,14 +57,14 @@ class _StreamModel(ReadModel):
 
 
 class CheckModel(_StreamModel):
-    """AML checks; flagged when monitoring found new hits and the check still has hits."""
+    """AML checks; flagged while hits that monitoring found are still open."""
 
     name = "checks"
     version = 1
     kind = "check"
 
     def flag(self, doc: dict[str, object]) -> bool:
-        return bool(doc["has_hits"]) and bool(doc["new_hit_count"])
+        return bool(doc["open_monitoring_hits"])
 
 
 class CaseModel(_StreamModel):

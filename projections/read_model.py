@@ -10,12 +10,12 @@ always equal to what folding the ledger up to its position would answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.sqlite import SQLiteCursor, SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from ledger.history import AsOf, EntrySummary, History, LinkChanges
 from ledger.views import Doc
@@ -74,51 +74,85 @@ class ReadModel:
         ]
 
 
-class ReadModelStore:
-    """The read models' tables and tracking records, in the ledger's database."""
+@dataclass(frozen=True)
+class Selection:
+    """Rows of one read model: all of them, those with a status, or the flagged ones."""
 
-    def __init__(self, datastore: SQLiteDatastore) -> None:
-        self.datastore = datastore
-        self.tracking = SQLiteTrackingRecorder(datastore)
-        self.tracking.create_table()
+    model: ReadModel
+    status: str | None = None
+    flagged: bool | None = None
 
-    def create(self, model: ReadModel) -> None:
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(
-                f"CREATE TABLE IF NOT EXISTS {model.table} (key TEXT PRIMARY KEY,"
-                " subject TEXT, status TEXT, flagged INTEGER NOT NULL, position INTEGER"
-                " NOT NULL, doc TEXT NOT NULL)"
-            )
-            c.execute(f"CREATE INDEX IF NOT EXISTS {model.table}_status ON {model.table} (status)")
-            c.execute(
-                f"CREATE INDEX IF NOT EXISTS {model.table}_flagged ON {model.table} (flagged)"
-            )
-
-    def position(self, model: ReadModel) -> int:
-        return self.tracking.max_tracking_id(model.tracking_name) or 0
-
-    def write(self, model: ReadModel, position: int, rows: Iterable[Row]) -> None:
-        """Store the rows and the new tracking position together, or neither."""
-        with self.datastore.transaction(commit=True) as c:
-            for row in rows:
-                self._upsert(c, model, position, row)
-            self.tracking._insert_tracking(c, Tracking(model.tracking_name, position))
-
-    @staticmethod
-    def _upsert(c: SQLiteCursor, model: ReadModel, position: int, row: Row) -> None:
-        c.execute(
-            f"INSERT OR REPLACE INTO {model.table} VALUES (?,?,?,?,?,?)",
-            (row.key, row.subject, row.status, int(row.flagged), position, json.dumps(row.doc)),
+    def matches(self, row: Row) -> bool:
+        return (self.status is None or row.status == self.status) and (
+            self.flagged is None or row.flagged == self.flagged
         )
 
-    def get(self, model: ReadModel, key: str) -> Doc | None:
-        rows = self._select(model, "WHERE key=?", key)
-        return rows[0] if rows else None
+    def sql(self) -> tuple[str, tuple[Any, ...]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.status is not None:
+            clauses.append("status=?")
+            params.append(self.status)
+        if self.flagged is not None:
+            clauses.append("flagged=?")
+            params.append(int(self.flagged))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return f"SELECT doc FROM {self.model.table}{where} ORDER BY key", tuple(params)
 
-    def where(self, model: ReadModel, clause: str, *params: Any) -> list[Doc]:
-        return self._select(model, clause + " ORDER BY key", *params)
 
-    def _select(self, model: ReadModel, clause: str, *params: Any) -> list[Doc]:
+class ReadModelStore(SQLiteTrackingRecorder):
+    """The read models' tables with their tracking records: a materialised view of the ledger.
+
+    Rows and tracking positions are written in one transaction, and read in one,
+    so an answer's `as_of` is always the prefix its rows reflect.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, models: Sequence[ReadModel]) -> None:
+        self.models = list(models)  # before the base class asks for the tables to create
+        super().__init__(datastore)
+        self.create_table()
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        for model in self.models:
+            statements += [
+                f"CREATE TABLE IF NOT EXISTS {model.table} (key TEXT PRIMARY KEY, subject TEXT,"
+                " status TEXT, flagged INTEGER NOT NULL, position INTEGER NOT NULL,"
+                " doc TEXT NOT NULL)",
+                f"CREATE INDEX IF NOT EXISTS {model.table}_status ON {model.table} (status)",
+                f"CREATE INDEX IF NOT EXISTS {model.table}_flagged ON {model.table} (flagged)",
+            ]
+        return statements
+
+    def position(self, model: ReadModel) -> int:
+        return self.max_tracking_id(model.tracking_name) or 0
+
+    def write(self, position: int, updates: Mapping[ReadModel, Iterable[Row]]) -> None:
+        """Store the models' rows and their new tracking position together, or nothing."""
+        with self.datastore.transaction(commit=True) as c:
+            for model, rows in updates.items():
+                for row in rows:
+                    c.execute(
+                        f"INSERT OR REPLACE INTO {model.table} VALUES (?,?,?,?,?,?)",
+                        (row.key, row.subject, row.status, int(row.flagged), position,
+                         json.dumps(row.doc)),
+                    )  # fmt: skip
+                self._insert_tracking(c, Tracking(model.tracking_name, position))
+
+    def get(self, model: ReadModel, key: str) -> tuple[int, Doc | None]:
+        """The model's position and its document for `key`, read together."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(f"SELECT doc FROM {model.table} {clause}", params)
-            return [json.loads(r[0]) for r in c.fetchall()]
+            position = self._max_tracking_id(model.tracking_name, c) or 0
+            c.execute(f"SELECT doc FROM {model.table} WHERE key=?", (key,))
+            row = c.fetchone()
+        return position, json.loads(row[0]) if row else None
+
+    def select(self, *selections: Selection) -> tuple[int, list[list[Doc]]]:
+        """Rows of several models, read together, and the prefix they all reflect."""
+        positions, results = [], []
+        with self.datastore.transaction(commit=False) as c:
+            for selection in selections:
+                positions.append(self._max_tracking_id(selection.model.tracking_name, c) or 0)
+                c.execute(*selection.sql())
+                results.append([json.loads(r[0]) for r in c.fetchall()])
+        return min(positions), results

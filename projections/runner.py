@@ -8,57 +8,46 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
 
 from eventsourcing.persistence import IntegrityError
 
 from ledger.history import AsOf, History
-from projections.models import READ_MODELS
-from projections.read_model import Batch, ReadModel, ReadModelStore
+from projections.read_model import Batch, ReadModel, ReadModelStore, Row
 
 log = logging.getLogger(__name__)
 
 
 class ProjectionRunner:
-    """Advances every read model to the ledger's head."""
+    """Advances every read model to the ledger's head, together, batch by batch."""
 
-    def __init__(
-        self,
-        history: History,
-        store: ReadModelStore,
-        models: Sequence[ReadModel] = READ_MODELS,
-        batch_size: int = 500,
-    ) -> None:
+    def __init__(self, history: History, store: ReadModelStore, batch_size: int = 500) -> None:
         self.history = history
         self.store = store
-        self.models = list(models)
+        self.models = store.models
         self.batch_size = batch_size
-        for model in self.models:
-            store.create(model)
 
     def catch_up(self) -> int:
         """Process everything recorded so far; returns how many entries were applied."""
-        return sum(self._catch_up(model) for model in self.models)
-
-    def _catch_up(self, model: ReadModel) -> int:
         applied = 0
         while True:
-            start = self.store.position(model)
+            positions = {model: self.store.position(model) for model in self.models}
+            start = min(positions.values())
             entries = self.history.summaries(start, self.batch_size)
             if not entries:
                 return applied
             batch = Batch(entries, self.history.link_changes(start, entries[-1].position))
             as_of = AsOf(batch.last_position, None)
-            rows = [
-                row
-                for key in sorted(model.touched_keys(batch))
-                if (row := model.compute(self.history, key, as_of)) is not None
-            ]
+            behind = [model for model in self.models if positions[model] == start]
+            updates = {model: self._rows(model, batch, as_of) for model in behind}
             try:
-                self.store.write(model, batch.last_position, rows)
+                self.store.write(batch.last_position, updates)
             except IntegrityError:
                 continue  # another runner got there first; its rows are as new or newer
             applied += len(entries)
+
+    def _rows(self, model: ReadModel, batch: Batch, as_of: AsOf) -> list[Row]:
+        keys = sorted(model.touched_keys(batch))
+        return [row for key in keys if (row := model.compute(self.history, key, as_of))]
 
     def states(self) -> list[dict[str, object]]:
         """Name, version, position and lag (entries not yet applied) of every read model."""

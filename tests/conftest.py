@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services import Services
 from ledger.application import Ledger
+from ledger.services import Services
 from ledger.settings import Credentials, Settings
 from ledger.webhook_signature import WebhookSecret, signed_headers
 

@@ -40,11 +40,11 @@ def test_a_runner_that_loses_a_race_skips_the_batch_and_never_goes_backwards(
             for n in range(20)
         ],
     )
-    winner = ProjectionRunner(ledger.history, ReadModelStore(ledger.datastore), [SUBJECT_STATUS])
+    winner = ProjectionRunner(ledger.history, ReadModelStore(ledger.datastore, [SUBJECT_STATUS]))
     winner.catch_up()
     before = winner.store.get(SUBJECT_STATUS, "u1")
     loser = ProjectionRunner(
-        ledger.history, StaleStore(ledger.datastore), [SUBJECT_STATUS], batch_size=5
+        ledger.history, StaleStore(ledger.datastore, [SUBJECT_STATUS]), batch_size=5
     )
     assert loser.catch_up() == 0
     assert winner.store.position(SUBJECT_STATUS) == ledger.as_of().position

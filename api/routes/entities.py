@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.current import read_one
 from api.dependencies import AsOfPoint, Auditor, ServicesDep
+from api.reading import read_one
 from api.schemas import Entity
 from projections.models import CASES, CHECKS, DOCUMENTS, SESSIONS
 from projections.read_model import ReadModel
@@ -19,14 +19,7 @@ def _entity_route(path: str, kind: str, model: ReadModel) -> None:
     def read_entity(
         entity_id: str, services: ServicesDep, _: Auditor, point: AsOfPoint
     ) -> dict[str, Any]:
-        return read_one(
-            services,
-            model,
-            entity_id,
-            point,
-            lambda as_of: services.ledger.entity(kind, entity_id, as_of),
-            kind,
-        )
+        return read_one(services, model, entity_id, point)
 
     read_entity.__doc__ = f"The {kind}'s state and the subject it is linked to (or null)."
     router.add_api_route(

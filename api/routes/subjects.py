@@ -7,10 +7,10 @@ import binascii
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query
 
-from api.current import read_one
 from api.dependencies import AsOfPoint, Auditor, ServicesDep
+from api.reading import not_found, read_one
 from api.schemas import SubjectStatus, Timeline
 from ledger.history import MAX_POSITION
 from ledger.views import entry_view
@@ -44,18 +44,15 @@ def subject_timeline(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Every ledger event in the subject's history, ascending by position, page by page."""
-    history = services.ledger.history
+    ledger = services.ledger
     if cursor is not None:
         pinned, after = decode_cursor(cursor)
-        as_of = history.as_of_position(pinned)
+        as_of = ledger.as_of(pinned)
     else:
-        as_of, after = services.ledger.as_of(point), 0
-    if not history.subject_is_known(external_ref, as_of):
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"no subject {external_ref!r} as of position {as_of.position}",
-        )
-    entries = history.subject_history(external_ref, as_of, after=after, limit=limit + 1)
+        as_of, after = ledger.as_of(point), 0
+    entries = ledger.timeline(external_ref, as_of, after=after, limit=limit + 1)
+    if entries is None:
+        raise not_found("subject", external_ref, as_of.position)
     page = entries[:limit]
     more = len(entries) > limit
     return {
@@ -71,11 +68,4 @@ def subject_status(
     external_ref: str, services: ServicesDep, _: Auditor, point: AsOfPoint
 ) -> dict[str, Any]:
     """Verification, AML, cases and sessions: now (from the projection) or as of a point."""
-    return read_one(
-        services,
-        SUBJECT_STATUS,
-        external_ref,
-        point,
-        lambda as_of: services.ledger.subject_status(external_ref, as_of),
-        "subject",
-    )
+    return read_one(services, SUBJECT_STATUS, external_ref, point)

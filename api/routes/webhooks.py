@@ -9,8 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.dependencies import ServicesDep
 from api.schemas import DeliveryAnswer
-from ledger.application import Duplicate, Recorded
-from ledger.ingestion import ingest
+from ledger.ingestion import Quarantined, ingest
 from ledger.webhook_signature import SignatureError, verify
 
 router = APIRouter(tags=["ingestion"])
@@ -45,8 +44,6 @@ async def receive_delivery(request: Request, services: ServicesDep) -> DeliveryA
     except SignatureError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
     outcome = await run_in_threadpool(ingest, services.ledger, body, webhook_id)
-    if isinstance(outcome, Recorded):
-        return DeliveryAnswer(status="recorded", position=outcome.position)
-    if isinstance(outcome, Duplicate):
-        return DeliveryAnswer(status="duplicate", position=outcome.position)
-    return DeliveryAnswer(status="quarantined", id=outcome.id)
+    if isinstance(outcome, Quarantined):
+        return DeliveryAnswer(status="quarantined", id=outcome.id)
+    return DeliveryAnswer(status=outcome.status, position=outcome.position)  # type: ignore[arg-type]
