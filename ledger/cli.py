@@ -49,11 +49,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     kept = settings.data_dir / "credentials.json"
     if credentials.generated:
         print(f"Generated credentials, kept in {kept} (mode 600):")
-        print("  webhook secret:", ", ".join(str(s) for s in credentials.webhook_secrets))
-        for token, role in credentials.api_tokens.items():
+        for secret in credentials.generated.get("webhook_secrets", []):
+            print("  webhook secret:", secret)
+        for token, role in credentials.generated.get("api_tokens", {}).items():
             print(f"  {role} token: {token}")
     else:
-        print(f"Using the configured credentials ({kept if kept.exists() else 'environment'}).")
+        print(f"Using the configured credentials (environment, or {kept}).")
     app = create_app(Services.open(settings, credentials))
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
 

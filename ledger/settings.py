@@ -12,6 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,7 +63,7 @@ class Credentials:
 
     webhook_secrets: list[WebhookSecret] = field(default_factory=list)
     api_tokens: dict[str, str] = field(default_factory=dict)
-    generated: bool = False
+    generated: dict[str, Any] = field(default_factory=dict)  # what this start created
 
 
 def parse_secrets(text: str) -> list[WebhookSecret]:
@@ -80,28 +81,42 @@ def parse_tokens(text: str) -> dict[str, str]:
     return tokens
 
 
+def _read_kept(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        kept = json.loads(path.read_text())
+        if not isinstance(kept, dict):
+            raise ValueError("not a JSON object")
+        parse_secrets(",".join(kept.get("webhook_secrets", [])))
+        parse_tokens(",".join(f"{t}:{r}" for t, r in kept.get("api_tokens", {}).items()))
+    except (ValueError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path} is not valid ({error}); fix or remove it") from None
+    return kept
+
+
 def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
-    """Configured credentials, else those kept in the data directory, else new ones."""
-    creds = Credentials(parse_secrets(settings.webhook_secrets), parse_tokens(settings.api_tokens))
-    kept = settings.data_dir / "credentials.json"
-    if creds.webhook_secrets and creds.api_tokens:
-        return creds
-    if kept.exists():
-        stored = json.loads(kept.read_text())
-    elif generate:
-        stored = {
-            "webhook_secrets": [str(WebhookSecret.generate())],
-            "api_tokens": {secrets.token_urlsafe(24): role for role in ROLES},
-        }
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(stored, out, indent=2)
-        creds.generated = True
-    else:
-        return creds
-    creds.webhook_secrets = creds.webhook_secrets or parse_secrets(
-        ",".join(stored["webhook_secrets"])
+    """Configured credentials, else those kept in the data directory, else (if asked) new ones.
+
+    Only what is neither configured nor kept is generated, and only that is kept anew.
+    """
+    path = settings.data_dir / "credentials.json"
+    kept = _read_kept(path)
+    creds = Credentials(
+        parse_secrets(settings.webhook_secrets)
+        or parse_secrets(",".join(kept.get("webhook_secrets", []))),
+        parse_tokens(settings.api_tokens) or dict(kept.get("api_tokens", {})),
     )
-    creds.api_tokens = creds.api_tokens or dict(stored["api_tokens"])
+    if generate and not creds.webhook_secrets:
+        creds.webhook_secrets = [WebhookSecret.generate()]
+        creds.generated["webhook_secrets"] = [str(s) for s in creds.webhook_secrets]
+    if generate and not creds.api_tokens:
+        creds.api_tokens = {secrets.token_urlsafe(24): role for role in ROLES}
+        creds.generated["api_tokens"] = dict(creds.api_tokens)
+    if creds.generated:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({**kept, **creds.generated}, out, indent=2)
+        path.chmod(0o600)
     return creds

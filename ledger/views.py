@@ -12,6 +12,7 @@ from typing import Any
 from domain.cases import ReviewCase
 from domain.documents import DocumentRecord
 from domain.entries import LedgerEntry
+from domain.payloads import mask_personal_data
 from domain.screening import Screening
 from domain.sessions import Session
 from domain.subject import SubjectStatus
@@ -62,7 +63,7 @@ def subject_view(status: SubjectStatus) -> Doc:
     }
 
 
-def entry_view(entry: LedgerEntry) -> Doc:
+def entry_view(entry: LedgerEntry, *, masked: bool = False) -> Doc:
     """One timeline row: where the entry sits, what it was, and what Verifa sent."""
     return {
         "position": entry.position,
@@ -70,5 +71,5 @@ def entry_view(entry: LedgerEntry) -> Doc:
         "event": entry.event_type,
         "idempotency_key": entry.idempotency_key,
         "aggregate": {"type": entry.stream.type, "id": entry.stream.key},
-        "payload": entry.payload,
+        "payload": mask_personal_data(entry.payload) if masked else entry.payload,
     }

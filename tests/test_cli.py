@@ -115,7 +115,7 @@ def test_user_errors_exit_2_with_a_message(
 def test_first_start_generates_credentials_kept_private(data_dir: Path) -> None:
     settings = Settings()
     generated = load_credentials(settings, generate=True)
-    assert generated.generated and generated.webhook_secrets
+    assert set(generated.generated) == {"webhook_secrets", "api_tokens"}
     assert sorted(generated.api_tokens.values()) == ["admin", "auditor", "officer"]
     kept = data_dir / "credentials.json"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
@@ -130,6 +130,23 @@ def test_configured_credentials_win(monkeypatch: pytest.MonkeyPatch) -> None:
     credentials = load_credentials(Settings(), generate=True)
     assert credentials.api_tokens == {"t1": "auditor", "t2": "admin"}
     assert not credentials.generated
+
+
+def test_only_what_is_not_configured_is_generated(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
+    credentials = load_credentials(Settings(), generate=True)
+    assert set(credentials.generated) == {"api_tokens"}
+    kept = json.loads((data_dir / "credentials.json").read_text())
+    assert "webhook_secrets" not in kept
+
+
+def test_a_damaged_credentials_file_is_a_clear_error(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True)
+    (data_dir / "credentials.json").write_text('{"api_tokens": {"t": "emperor"}}')
+    with pytest.raises(ValueError, match="fix or remove it"):
+        load_credentials(Settings(), generate=True)
 
 
 def test_a_bad_token_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -387,3 +387,12 @@ def test_healthz_and_openapi_answer(client: LedgerClient) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/openapi.json").status_code == 200
     assert "/webhooks/verifa" in client.get("/openapi.json").json()["paths"]
+
+
+def test_auditors_see_personal_data_masked_officers_see_it(client: LedgerClient) -> None:
+    approval = next(p for p in seed_examples() if p["event"] == "session.approved")
+    client.deliver(approval)
+    as_auditor = client.read("/subjects/user_456/timeline").json()["events"][0]["payload"]
+    as_officer = client.read("/subjects/user_456/timeline", role="officer").json()
+    assert as_auditor["result"]["extracted_data"]["first_name"] == "[masked]"
+    assert as_officer["events"][0]["payload"]["result"]["extracted_data"]["first_name"] == "Jane"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.payloads import EVENT_MODELS, ValidationError, validate_payload
+from domain.payloads import EVENT_MODELS, ValidationError, mask_personal_data, validate_payload
 from tests.conftest import seed_examples
 
 
@@ -83,3 +83,13 @@ def test_unknown_event_types_only_need_a_string_event() -> None:
     assert validate_payload({"event": "aml.report.ready", "anything": [1, 2]})
     with pytest.raises(ValidationError):
         validate_payload({"event": 3})
+
+
+def test_masking_hides_personal_values_and_keeps_everything_else() -> None:
+    approval = seed_examples()[0]
+    masked = mask_personal_data(approval)
+    assert set(masked["result"]["extracted_data"].values()) == {"[masked]"}
+    assert masked["result"]["extracted_data"].keys() == approval["result"]["extracted_data"].keys()
+    assert masked["result"]["face_match_passed"] is True
+    assert approval["result"]["extracted_data"]["first_name"] == "Jane"  # the original is intact
+    assert mask_personal_data({"event": "x", "result": None}) == {"event": "x", "result": None}

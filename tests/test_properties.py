@@ -186,3 +186,58 @@ def test_the_oracle_sees_links_learned_later() -> None:
     status = oracle_status(entries, "u1")
     assert status is not None
     assert status["aml"]["status"] == "hit"
+
+
+@RULES
+@given(history=deliveries(), data=st.data())
+def test_unknown_event_types_never_change_a_status(
+    history: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    unknown = [
+        {**p, "event": data.draw(st.sampled_from(["check.queued", "case.note_added",
+                                                  "document.archived", "identity.merged"])),
+         "idempotency_key": f"unknown_{n}"}
+        for n, p in enumerate(history)
+        if p["event"].split(".")[0] in ("check", "case", "document", "identity")
+    ]  # fmt: skip
+    with fresh_ledger() as ledger:
+        deliver_all(ledger, history)
+        head = ledger.as_of()
+        before = {s: ledger.subject_status(s, head) for s in SUBJECTS}
+        deliver_all(ledger, unknown)
+        after = ledger.as_of()
+        assert {s: ledger.subject_status(s, after) for s in SUBJECTS} == before
+
+
+@RULES
+@given(
+    events=st.lists(st.sampled_from(NON_OUTCOMES), min_size=1, max_size=6),
+    outcome=st.sampled_from([None, *sorted(OUTCOMES)]),
+    refs=st.lists(st.booleans(), min_size=7, max_size=7),
+    data=st.data(),
+)
+def test_delivery_order_of_a_sessions_non_outcome_events_does_not_change_its_status(
+    events: list[str], outcome: str | None, refs: list[bool], data: st.DataObject
+) -> None:
+    """End to end: some deliveries name the subject, some only the session (two streams)."""
+
+    def payload(n: int, event_type: str) -> dict[str, Any]:
+        extra = {"status": "approved"} if event_type == "session.approved" else {}
+        extra |= {"status": "rejected"} if event_type == "session.declined" else {}
+        extra |= {"reason": "blurry"} if event_type == "session.resubmission-required" else {}
+        return {"event": event_type, "session_id": "s1", "is_sandbox": False,
+                "external_ref": "u1" if refs[n] or n == 0 else None,
+                "idempotency_key": f"k{n}", **extra}  # fmt: skip
+
+    sequence = [*events, outcome] if outcome else events
+    deliveries_in_order = [payload(n, e) for n, e in enumerate(sequence)]
+    shuffled_events = data.draw(st.permutations(deliveries_in_order[: len(events)]))
+    reordered = [*shuffled_events, *deliveries_in_order[len(events) :]]
+    statuses = []
+    for order in (deliveries_in_order, reordered):
+        with fresh_ledger() as ledger:
+            deliver_all(ledger, order)
+            status = ledger.subject_status("u1", ledger.as_of())
+            assert status is not None
+            statuses.append(status["verification"])
+    assert statuses[0] == statuses[1]

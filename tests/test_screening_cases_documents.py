@@ -112,3 +112,27 @@ def test_a_document_keeps_classification_extraction_verification_and_comparison(
     assert (document.is_match, document.status) == (True, "compared")
     document.apply("document.redacted", {})
     assert document.redacted
+
+
+def test_new_hits_without_a_total_are_still_hits() -> None:
+    check = screened(("check.completed", {"status": "clear", "hit_count": 0}), run(None, new=2))
+    assert (check.has_hits, check.status, check.open_hits) == (True, "hit", 2)
+
+
+def test_a_run_reporting_no_new_hits_is_not_a_sanction_hit() -> None:
+    check = screened(run(0, new=0, types=["sanction"]))
+    assert not check.sanction_hit
+    assert screened(run(1, new=1, types=["sanction"])).sanction_hit
+
+
+def test_open_monitoring_hits_close_when_the_check_clears() -> None:
+    check = screened(run(2, new=2), run(0))
+    assert check.open_monitoring_hits == 0
+    check.apply("check.completed", {"status": "hit", "hit_count": 1})
+    assert (check.has_hits, check.open_monitoring_hits) == (True, 0)
+
+
+def test_other_check_types_do_not_make_a_screening() -> None:
+    assert Screening.fold("c1", None, "check.queued", {}) is None
+    assert ReviewCase.fold("k1", None, "case.note_added", {}) is None
+    assert DocumentRecord.fold("d1", None, "document.archived", {}) is None

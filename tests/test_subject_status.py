@@ -108,3 +108,19 @@ def test_cases_and_documents_belong_to_the_subject_status() -> None:
     )
     assert list(status.cases) == ["k1"]
     assert list(status.documents) == ["d1"]
+
+
+def test_a_monitoring_run_without_new_hits_does_not_restrict() -> None:
+    quiet = check("check.monitoring.new_hits", new_hit_count=0, total_hit_count=0,
+                  hit_types=["sanction"])  # fmt: skip
+    assert not status_of(quiet).restricted
+
+
+def test_unknown_check_and_case_types_make_no_phantom_screening_or_case() -> None:
+    status = status_of(check("check.queued"), {"event": "case.note_added", "case_id": "k1",
+                                               "external_ref": "u1"})  # fmt: skip
+    assert (status.aml_status, status.cases) == ("unscreened", {})
+
+
+def test_an_event_typed_session_without_a_dot_is_not_a_session_event() -> None:
+    assert status_of({"event": "session", "session_id": "s9", "external_ref": "u1"}).sessions == {}

@@ -38,12 +38,15 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 def subject_timeline(
     external_ref: str,
     services: ServicesDep,
-    _: Auditor,
+    role: Auditor,
     point: AsOfPoint,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Every ledger event in the subject's history, ascending by position, page by page."""
+    """Every ledger event in the subject's history, ascending by position, page by page.
+
+    Auditors see personal data (document extractions) masked; officers and admins see it.
+    """
     ledger = services.ledger
     if cursor is not None:
         pinned, after = decode_cursor(cursor)
@@ -58,7 +61,7 @@ def subject_timeline(
     return {
         "subject": external_ref,
         "as_of": as_of.as_dict(),
-        "events": [entry_view(entry) for entry in page],
+        "events": [entry_view(entry, masked=role == "auditor") for entry in page],
         "next_cursor": encode_cursor(as_of.position, page[-1].position) if more else None,
     }
 

@@ -1,0 +1,51 @@
+"""Appending to the ledger: several writers on one database, bodies kept exactly as sent."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ledger.application import Duplicate, Ledger, Recorded
+from ledger.ingestion import ingest
+
+
+def session_event(n: int) -> bytes:
+    return json.dumps({"event": "session.started", "session_id": f"s{n % 3}", "is_sandbox": False,
+                       "external_ref": "u1", "idempotency_key": f"k{n}"}).encode()  # fmt: skip
+
+
+def test_two_ledger_processes_on_one_file_record_every_delivery_once(tmp_path: Path) -> None:
+    """Each `Ledger` has its own lock and cache, as two server processes would."""
+    writers = [Ledger.at(tmp_path / "ledger.db"), Ledger.at(tmp_path / "ledger.db")]
+    bodies = [session_event(n) for n in range(60)] * 2  # every delivery twice
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: ingest(writers[i % 2], bodies[i], None),
+                                 range(len(bodies))))  # fmt: skip
+    recorded = [o.position for o in outcomes if isinstance(o, Recorded)]
+    duplicates = [o for o in outcomes if isinstance(o, Duplicate)]
+    assert len(recorded) == len(set(recorded)) == 60
+    assert len(duplicates) == 60
+    head = writers[0].as_of()
+    timeline = writers[1].timeline("u1", head)
+    assert timeline is not None
+    assert [e.position for e in timeline] == sorted(recorded)
+    recorded_at = [e.recorded_at for e in timeline]
+    assert recorded_at == sorted(recorded_at)  # the ledger clock never goes back
+    for writer in writers:
+        writer.close()
+
+
+def test_a_body_is_served_back_exactly_as_sent(tmp_path: Path) -> None:
+    ledger = Ledger.at(tmp_path / "ledger.db")
+    tricky = {"event": "session.created", "session_id": "s1", "external_ref": "u1",
+              "is_sandbox": False, "idempotency_key": "k1",
+              "meta": {"_type_": "uuid_hex", "_data_": "zz"}, "amount": {"_type_": "decimal_str",
+              "_data_": "1.10"}, "note": "naïve ☃"}  # fmt: skip
+    ingest(ledger, json.dumps(tricky).encode(), None)
+    follow_up = {**tricky, "event": "session.started", "idempotency_key": "k2"}
+    assert isinstance(ingest(ledger, json.dumps(follow_up).encode(), None), Recorded)
+    timeline = ledger.timeline("u1", ledger.as_of())
+    assert timeline is not None
+    assert [e.payload for e in timeline] == [tricky, follow_up]
+    ledger.close()
