@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -261,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ValidationError) as error:
         print(f"ledger: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `ledger timeline REF | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 
