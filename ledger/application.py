@@ -23,6 +23,7 @@ from domain.aggregates import STREAM_CLASSES, LedgerStream
 from domain.entries import LedgerEntry
 from domain.routing import route
 from ledger import reads
+from ledger.dialect import SQLITE
 from ledger.history import AsOf, History
 from ledger.index import IndexedSQLiteRecorder, IndexEntry
 from ledger.quarantine import Quarantine
@@ -80,8 +81,9 @@ class Ledger(Application[UUID]):
             }
         )
         self.datastore: SQLiteDatastore = self.recorder.datastore  # type: ignore[attr-defined]
-        self.history = History(self.datastore, self.mapper, self.repository)
-        self.quarantine = Quarantine(self.datastore)
+        self.history = History(self.datastore, SQLITE, self.mapper, self.repository)
+        self.quarantine = Quarantine(self.datastore, SQLITE)
+        self.quarantine.create_table()
         self._append_lock = threading.Lock()
 
     @classmethod

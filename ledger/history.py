@@ -16,10 +16,10 @@ from uuid import UUID
 
 from eventsourcing.application import Repository
 from eventsourcing.persistence import Mapper, StoredEvent
-from eventsourcing.sqlite import SQLiteDatastore
 
 from domain.aggregates import LedgerStream
 from domain.entries import LedgerEntry, StreamKey
+from ledger.dialect import Dialect
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class EntrySummary:
     position: int
     event_type: str
     stream: StreamKey
-    session_id: str | None
+    session_id: str | None  # for `session.*` entries: the session they belong to
     subject: str | None  # the stream's subject as of the end of the batch it came in
 
 
@@ -76,9 +76,6 @@ def parse_point(text: str | None) -> int | datetime | None:
 
 _ENTRY_COLUMNS = """e.position, e.recorded_at, e.event_type, e.idempotency_key, e.stream_type,
     e.stream_key, s.originator_id, s.originator_version, s.topic, s.state"""
-_ENTRIES = (
-    f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries e JOIN stored_events s ON s.rowid = e.position"
-)
 _LINKED = "SELECT stream_id FROM stream_links WHERE subject=? AND position<=?"
 
 
@@ -86,15 +83,20 @@ class History:
     """As-of queries over the event store and its index."""
 
     def __init__(
-        self, datastore: SQLiteDatastore, mapper: Mapper[UUID], repository: Repository[UUID]
+        self, datastore: Any, sql: Dialect, mapper: Mapper[UUID], repository: Repository[UUID]
     ) -> None:
         self.datastore = datastore
+        self.sql = sql
         self.mapper = mapper
         self.repository = repository
+        self.entries_sql = (
+            f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries e JOIN {sql.events_table} s"
+            f" ON s.{sql.position_column} = e.position"
+        )
 
     def _rows(self, sql: str, *params: Any) -> list[Any]:
         with self.datastore.transaction(commit=False) as c:
-            c.execute(sql, params)
+            c.execute(self.sql(sql), params)
             return list(c.fetchall())
 
     def _entries(self, sql: str, *params: Any) -> list[LedgerEntry]:
@@ -103,10 +105,10 @@ class History:
     def _entry(self, row: Any) -> LedgerEntry:
         event = self.mapper.to_domain_event(
             StoredEvent(
-                originator_id=UUID(row["originator_id"]),
+                originator_id=UUID(str(row["originator_id"])),
                 originator_version=row["originator_version"],
                 topic=row["topic"],
-                state=row["state"],
+                state=bytes(row["state"]),
             )
         )
         return LedgerEntry(
@@ -123,15 +125,19 @@ class History:
     def head(self) -> AsOf:
         return self.as_of_position(None)
 
+    def _prefix(self, where: str, *params: Any) -> AsOf:
+        rows = self._rows(
+            f"SELECT position, recorded_at FROM ledger_entries {where}"
+            " ORDER BY position DESC LIMIT 1",
+            *params,
+        )
+        return AsOf(rows[0]["position"], rows[0]["recorded_at"]) if rows else AsOf(0, None)
+
     def as_of_position(self, position: int | None) -> AsOf:
         """The prefix up to `position` (the head when None or past it)."""
-        sql = "SELECT position, recorded_at FROM ledger_entries"
-        params: tuple[Any, ...] = ()
-        if position is not None:
-            position = min(position, MAX_POSITION)
-            sql, params = sql + " WHERE position<=?", (position,)
-        rows = self._rows(sql + " ORDER BY position DESC LIMIT 1", *params)
-        return AsOf(rows[0][0], rows[0][1]) if rows else AsOf(0, None)
+        if position is None:
+            return self._prefix("")
+        return self._prefix("WHERE position<=?", min(position, MAX_POSITION))
 
     def as_of_instant(self, instant: datetime) -> AsOf:
         """The prefix up to the last entry recorded at or before `instant`."""
@@ -139,27 +145,23 @@ class History:
             stamp = instant.astimezone(UTC).isoformat(timespec="microseconds")
         except OverflowError:  # the edges of the calendar: before or after everything
             return AsOf(0, None) if instant.year == datetime.min.year else self.head()
-        rows = self._rows(
-            "SELECT position, recorded_at FROM ledger_entries WHERE recorded_at<=?"
-            " ORDER BY position DESC LIMIT 1",
-            stamp,
-        )
-        return AsOf(rows[0][0], rows[0][1]) if rows else AsOf(0, None)
+        return self._prefix("WHERE recorded_at<=?", stamp)
 
     def count_after(self, position: int) -> int:
-        return int(
-            self._rows("SELECT count(*) FROM ledger_entries WHERE position>?", position)[0][0]
-        )
+        rows = self._rows("SELECT count(*) AS n FROM ledger_entries WHERE position>?", position)
+        return int(rows[0]["n"])
 
     def position_of(self, idempotency_key: str) -> int | None:
         rows = self._rows(
             "SELECT position FROM ledger_entries WHERE idempotency_key=?", idempotency_key
         )
-        return int(rows[0][0]) if rows else None
+        return int(rows[0]["position"]) if rows else None
 
     def entries(self, as_of: AsOf) -> list[LedgerEntry]:
         """The whole ledger up to a prefix, in position order."""
-        return self._entries(f"{_ENTRIES} WHERE e.position<=? ORDER BY e.position", as_of.position)
+        return self._entries(
+            f"{self.entries_sql} WHERE e.position<=? ORDER BY e.position", as_of.position
+        )
 
     # Subjects.
 
@@ -171,8 +173,8 @@ class History:
     ) -> list[LedgerEntry]:
         """The subject's own and linked streams, as far as links were known at `as_of`."""
         sql = (
-            f"{_ENTRIES} WHERE e.stream_id IN ({_LINKED}) AND e.position<=? AND e.position>?"
-            " ORDER BY e.position"
+            f"{self.entries_sql} WHERE e.stream_id IN ({_LINKED})"
+            " AND e.position<=? AND e.position>? ORDER BY e.position"
         )
         params: list[Any] = [subject, as_of.position, as_of.position, after]
         if limit is not None:
@@ -181,22 +183,23 @@ class History:
 
     def shared_identity_with(self, subject: str, as_of: AsOf) -> list[str]:
         rows = self._rows(
-            "SELECT DISTINCT other.subject FROM identity_refs mine JOIN identity_refs other"
-            " ON other.identity_id = mine.identity_id WHERE mine.subject=? AND mine.position<=?"
-            " AND other.position<=? AND other.subject<>? ORDER BY other.subject",
+            "SELECT DISTINCT other.subject AS subject FROM identity_refs mine"
+            " JOIN identity_refs other ON other.identity_id = mine.identity_id"
+            " WHERE mine.subject=? AND mine.position<=? AND other.position<=?"
+            " AND other.subject<>? ORDER BY other.subject",
             subject,
             as_of.position,
             as_of.position,
             subject,
         )
-        return [row[0] for row in rows]
+        return [row["subject"] for row in rows]
 
     # Sessions and streams.
 
     def session_history(self, session_id: str, as_of: AsOf) -> list[LedgerEntry]:
         return self._entries(
-            f"{_ENTRIES} WHERE e.session_id=? AND e.stream_type='applicant'"
-            " AND e.event_type GLOB 'session.*' AND e.position<=? ORDER BY e.position",
+            f"{self.entries_sql} WHERE e.session_id=? AND e.stream_type='applicant'"
+            " AND e.session_event=1 AND e.position<=? ORDER BY e.position",
             session_id,
             as_of.position,
         )
@@ -207,23 +210,17 @@ class History:
             session_id,
             as_of.position,
         )
-        return rows[0][0] if rows else None
-
-    def stream_history(self, stream: StreamKey, as_of: AsOf) -> list[LedgerEntry]:
-        return self._entries(
-            f"{_ENTRIES} WHERE e.stream_id=? AND e.position<=? ORDER BY e.position",
-            stream.id.hex,
-            as_of.position,
-        )
+        return rows[0]["subject"] if rows else None
 
     def stream_as_of(self, stream: StreamKey, as_of: AsOf) -> LedgerStream | None:
         """The stream's aggregate as it stood at the prefix (None before its first event)."""
         rows = self._rows(
-            "SELECT max(stream_version) FROM ledger_entries WHERE stream_id=? AND position<=?",
+            "SELECT max(stream_version) AS version FROM ledger_entries"
+            " WHERE stream_id=? AND position<=?",
             stream.id.hex,
             as_of.position,
         )
-        version = rows[0][0]
+        version = rows[0]["version"]
         if version is None:
             return None
         aggregate: LedgerStream = self.repository.get(stream.id, version=version)
@@ -235,7 +232,7 @@ class History:
             stream.id.hex,
             as_of.position,
         )
-        return rows[0][0] if rows else None
+        return rows[0]["subject"] if rows else None
 
     # What changed: for projections.
 
@@ -243,20 +240,29 @@ class History:
         """The next entries after a position, each with its stream's subject at the batch's end."""
         rows = self._rows(
             "WITH batch AS (SELECT * FROM ledger_entries WHERE position>? ORDER BY position"
-            " LIMIT ?) SELECT b.position, b.event_type, b.stream_type, b.stream_key,"
-            " b.session_id, l.subject FROM batch b LEFT JOIN stream_links l"
+            " LIMIT ?) SELECT b.position, b.event_type, b.session_event, b.stream_type,"
+            " b.stream_key, b.session_id, l.subject FROM batch b LEFT JOIN stream_links l"
             " ON l.stream_id = b.stream_id AND l.position <= (SELECT max(position) FROM batch)"
             " ORDER BY b.position",
             after,
             limit,
         )
-        return [EntrySummary(r[0], r[1], StreamKey(r[2], r[3]), r[4], r[5]) for r in rows]
+        return [
+            EntrySummary(
+                r["position"],
+                r["event_type"],
+                StreamKey(r["stream_type"], r["stream_key"]),
+                r["session_id"] if r["session_event"] else None,
+                r["subject"],
+            )
+            for r in rows
+        ]
 
     def link_changes(self, after: int, upto: int) -> LinkChanges:
         streams = self._rows(
-            "SELECT e.stream_type, e.stream_key, l.subject FROM stream_links l"
+            "SELECT DISTINCT e.stream_type, e.stream_key, l.subject FROM stream_links l"
             " JOIN ledger_entries e ON e.stream_id = l.stream_id"
-            " WHERE l.position>? AND l.position<=? GROUP BY l.stream_id",
+            " WHERE l.position>? AND l.position<=?",
             after,
             upto,
         )
@@ -266,29 +272,34 @@ class History:
             upto,
         )
         identities = self._rows(
-            "SELECT DISTINCT everyone.subject FROM identity_refs new JOIN identity_refs everyone"
-            " ON everyone.identity_id = new.identity_id WHERE new.position>? AND new.position<=?",
+            "SELECT DISTINCT everyone.subject AS subject FROM identity_refs new"
+            " JOIN identity_refs everyone ON everyone.identity_id = new.identity_id"
+            " WHERE new.position>? AND new.position<=?",
             after,
             upto,
         )
         return LinkChanges(
-            stream_subjects=[(StreamKey(r[0], r[1]), r[2]) for r in streams],
-            session_subjects=[(r[0], r[1]) for r in sessions],
-            identity_subjects=[r[0] for r in identities],
+            stream_subjects=[
+                (StreamKey(r["stream_type"], r["stream_key"]), r["subject"]) for r in streams
+            ],
+            session_subjects=[(r["session_id"], r["subject"]) for r in sessions],
+            identity_subjects=[r["subject"] for r in identities],
         )
 
     def keys_seen(self, kind: str, as_of: AsOf) -> list[str]:
-        """Every session id, or every key of one stream type, with an entry in the prefix."""
+        """Every subject, session id, or key of one stream type with an entry in the prefix."""
+        params: list[Any] = []
         if kind == "subject":
-            sql = "SELECT DISTINCT subject FROM stream_links WHERE position<=?"
+            sql = "SELECT DISTINCT subject AS k FROM stream_links WHERE position<=?"
         elif kind == "session":
             sql = (
-                "SELECT DISTINCT session_id FROM ledger_entries WHERE session_id IS NOT NULL"
-                " AND stream_type='applicant' AND event_type GLOB 'session.*' AND position<=?"
+                "SELECT DISTINCT session_id AS k FROM ledger_entries WHERE session_event=1"
+                " AND session_id IS NOT NULL AND stream_type='applicant' AND position<=?"
             )
         else:
             sql = (
-                "SELECT DISTINCT stream_key FROM ledger_entries WHERE stream_type=? AND position<=?"
+                "SELECT DISTINCT stream_key AS k FROM ledger_entries"
+                " WHERE stream_type=? AND position<=?"
             )
-            return [r[0] for r in self._rows(sql, kind, as_of.position)]
-        return [r[0] for r in self._rows(sql, as_of.position)]
+            params = [kind]
+        return [r["k"] for r in self._rows(sql, *params, as_of.position)]

@@ -20,32 +20,35 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 
 from domain.entries import StreamKey, text_field
 from domain.routing import learn_links
+from domain.sessions import is_session_event
+from ledger.dialect import SQLITE, Dialect
 
 INDEX_TABLES = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
-        position INTEGER PRIMARY KEY,
+        position BIGINT PRIMARY KEY,
         recorded_at TEXT NOT NULL,
         idempotency_key TEXT NOT NULL UNIQUE,
         event_type TEXT NOT NULL,
+        session_event INTEGER NOT NULL,
         stream_type TEXT NOT NULL,
         stream_key TEXT NOT NULL,
         stream_id TEXT NOT NULL,
-        stream_version INTEGER NOT NULL,
+        stream_version BIGINT NOT NULL,
         session_id TEXT,
         webhook_id TEXT)""",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_stream ON ledger_entries (stream_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_session ON ledger_entries (session_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_time ON ledger_entries (recorded_at, position)",
     """CREATE TABLE IF NOT EXISTS stream_links (
-        stream_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position INTEGER NOT NULL)""",
+        stream_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS stream_links_by_subject ON stream_links (subject, position)",
     """CREATE TABLE IF NOT EXISTS session_ties (
-        session_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position INTEGER NOT NULL)""",
+        session_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS session_mentions (
-        session_id TEXT NOT NULL, stream_id TEXT NOT NULL, position INTEGER NOT NULL,
+        session_id TEXT NOT NULL, stream_id TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (session_id, stream_id))""",
     """CREATE TABLE IF NOT EXISTS identity_refs (
-        identity_id TEXT NOT NULL, subject TEXT NOT NULL, position INTEGER NOT NULL,
+        identity_id TEXT NOT NULL, subject TEXT NOT NULL, position BIGINT NOT NULL,
         PRIMARY KEY (identity_id, subject))""",
     "CREATE INDEX IF NOT EXISTS identity_refs_by_subject ON identity_refs (subject, position)",
 ]
@@ -69,48 +72,80 @@ def utc_now_iso() -> str:
 class _CursorLinkBook:
     """The domain's `LinkBook` over the open write transaction; first writes win."""
 
-    def __init__(self, cursor: SQLiteCursor, position: int) -> None:
+    def __init__(self, cursor: Any, sql: Dialect, position: int) -> None:
         self.c = cursor
+        self.sql = sql
         self.position = position
 
-    def _one(self, sql: str, *params: Any) -> Any:
-        self.c.execute(sql, params)
+    def _subject(self, table: str, column: str, value: str) -> str | None:
+        self.c.execute(self.sql(f"SELECT subject FROM {table} WHERE {column}=?"), (value,))
         row = self.c.fetchone()
-        return row[0] if row else None
+        return row["subject"] if row else None
+
+    def _remember(self, table: str, *values: str) -> None:
+        self.c.execute(
+            self.sql(f"INSERT INTO {table} VALUES (?,?,?) ON CONFLICT DO NOTHING"),
+            (*values, self.position),
+        )
 
     def subject_of_stream(self, stream: UUID) -> str | None:
-        return self._one("SELECT subject FROM stream_links WHERE stream_id=?", stream.hex)  # type: ignore[no-any-return]
+        return self._subject("stream_links", "stream_id", stream.hex)
 
     def subject_of_session(self, session_id: str) -> str | None:
-        return self._one("SELECT subject FROM session_ties WHERE session_id=?", session_id)  # type: ignore[no-any-return]
+        return self._subject("session_ties", "session_id", session_id)
 
     def streams_mentioning(self, session_id: str) -> Iterable[UUID]:
-        self.c.execute("SELECT stream_id FROM session_mentions WHERE session_id=?", (session_id,))
-        return [UUID(row[0]) for row in self.c.fetchall()]
+        self.c.execute(
+            self.sql("SELECT stream_id FROM session_mentions WHERE session_id=?"), (session_id,)
+        )
+        return [UUID(row["stream_id"]) for row in self.c.fetchall()]
 
     def link_stream(self, stream: UUID, subject: str) -> None:
-        self.c.execute(
-            "INSERT OR IGNORE INTO stream_links VALUES (?,?,?)",
-            (stream.hex, subject, self.position),
-        )
+        self._remember("stream_links", stream.hex, subject)
 
     def tie_session(self, session_id: str, subject: str) -> None:
-        self.c.execute(
-            "INSERT OR IGNORE INTO session_ties VALUES (?,?,?)",
-            (session_id, subject, self.position),
-        )
+        self._remember("session_ties", session_id, subject)
 
     def note_mention(self, stream: UUID, session_id: str) -> None:
-        self.c.execute(
-            "INSERT OR IGNORE INTO session_mentions VALUES (?,?,?)",
-            (session_id, stream.hex, self.position),
-        )
+        self._remember("session_mentions", session_id, stream.hex)
 
     def note_identity(self, identity_id: str, subject: str) -> None:
-        self.c.execute(
-            "INSERT OR IGNORE INTO identity_refs VALUES (?,?,?)",
-            (identity_id, subject, self.position),
+        self._remember("identity_refs", identity_id, subject)
+
+
+def write_index(
+    c: Any,
+    sql: Dialect,
+    positions: Sequence[int],
+    stored_events: Sequence[StoredEvent],
+    entries: Sequence[IndexEntry],
+) -> None:
+    """Index the events just inserted, inside the insert's transaction and table lock."""
+    if len(entries) != len(stored_events):
+        msg = "every ledger event is saved with its index entry"
+        raise ValueError(msg)
+    c.execute("SELECT recorded_at FROM ledger_entries ORDER BY position DESC LIMIT 1")
+    last = c.fetchone()
+    # The ledger clock: UTC now, never earlier than the last entry, so it grows with position.
+    recorded_at = max(utc_now_iso(), last["recorded_at"]) if last else utc_now_iso()
+    for position, stored, entry in zip(positions, stored_events, entries, strict=True):
+        c.execute(
+            sql("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
+            (
+                position,
+                recorded_at,
+                entry.idempotency_key,
+                entry.event_type,
+                int(is_session_event(entry.event_type)),
+                entry.stream.type,
+                entry.stream.key,
+                entry.stream.id.hex,
+                stored.originator_version,
+                text_field(entry.payload, "session_id"),
+                entry.webhook_id,
+            ),
         )
+        learn_links(_CursorLinkBook(c, sql, position), entry.stream, entry.payload)
 
 
 class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
@@ -123,35 +158,6 @@ class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
-        entries: Sequence[IndexEntry] = kwargs.get("index_entries", ())
-        if len(entries) != len(stored_events):
-            msg = "every ledger event is saved with its index entry"
-            raise ValueError(msg)
         assert positions is not None
-        recorded_at = self._next_recorded_at(c)
-        for position, stored, entry in zip(positions, stored_events, entries, strict=True):
-            c.execute(
-                "INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    position,
-                    recorded_at,
-                    entry.idempotency_key,
-                    entry.event_type,
-                    entry.stream.type,
-                    entry.stream.key,
-                    entry.stream.id.hex,
-                    stored.originator_version,
-                    text_field(entry.payload, "session_id"),
-                    entry.webhook_id,
-                ),
-            )
-            learn_links(_CursorLinkBook(c, position), entry.stream, entry.payload)
+        write_index(c, SQLITE, positions, stored_events, kwargs.get("index_entries", ()))
         return positions
-
-    @staticmethod
-    def _next_recorded_at(c: SQLiteCursor) -> str:
-        """The ledger clock: UTC now, never earlier than the last entry (positions stay ordered)."""
-        c.execute("SELECT recorded_at FROM ledger_entries ORDER BY position DESC LIMIT 1")
-        row = c.fetchone()
-        now = utc_now_iso()
-        return max(now, row[0]) if row else now

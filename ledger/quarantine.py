@@ -12,18 +12,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.sqlite import SQLiteDatastore
-
+from ledger.dialect import Dialect
 from ledger.index import utc_now_iso
 
 QUARANTINE_TABLE = """CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT PRIMARY KEY,
     received_at TEXT NOT NULL,
     webhook_id TEXT,
-    body BLOB NOT NULL,
+    body {blob} NOT NULL,
     reason TEXT NOT NULL,
     errors TEXT NOT NULL,
-    released_position INTEGER)"""
+    released_position BIGINT)"""
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,13 @@ class QuarantinedDelivery:
 class Quarantine:
     """The quarantine list, kept in the ledger's database."""
 
-    def __init__(self, datastore: SQLiteDatastore) -> None:
+    def __init__(self, datastore: Any, sql: Dialect) -> None:
         self.datastore = datastore
-        with datastore.transaction(commit=True) as c:
-            c.execute(QUARANTINE_TABLE)
+        self.sql = sql
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(QUARANTINE_TABLE.format(blob=self.sql.blob))
 
     def hold(
         self, body: bytes, webhook_id: str | None, reason: str, errors: list[dict[str, Any]]
@@ -64,7 +66,7 @@ class Quarantine:
         entry_id = "q_" + hashlib.sha256(body).hexdigest()[:24]
         with self.datastore.transaction(commit=True) as c:
             c.execute(
-                "INSERT OR IGNORE INTO quarantine VALUES (?,?,?,?,?,?,NULL)",
+                self.sql("INSERT INTO quarantine VALUES (?,?,?,?,?,?,NULL) ON CONFLICT DO NOTHING"),
                 (
                     entry_id,
                     utc_now_iso(),
@@ -78,7 +80,10 @@ class Quarantine:
 
     def release(self, entry_id: str, position: int) -> None:
         with self.datastore.transaction(commit=True) as c:
-            c.execute("UPDATE quarantine SET released_position=? WHERE id=?", (position, entry_id))
+            c.execute(
+                self.sql("UPDATE quarantine SET released_position=? WHERE id=?"),
+                (position, entry_id),
+            )
 
     def list(self, *, include_released: bool = False) -> list[QuarantinedDelivery]:
         sql = "SELECT * FROM quarantine"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ledger.application import Ledger
 from ledger.settings import Credentials, Settings
 from projections.models import READ_MODELS
-from projections.read_model import ReadModelStore
+from projections.read_model import ReadModelStore, SQLiteReadModelStore
 from projections.runner import ProjectionRunner
 
 
@@ -24,7 +24,7 @@ class Services:
         """The ledger in the configured database, with its read models."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         ledger = Ledger.at(settings.sqlite_path)
-        read_models = ReadModelStore(ledger.datastore, READ_MODELS)
+        read_models: ReadModelStore = SQLiteReadModelStore(ledger.datastore, READ_MODELS)
         return cls(settings, ledger, read_models, ProjectionRunner(ledger.history, read_models),
                    credentials or Credentials())  # fmt: skip
 

@@ -93,9 +93,7 @@ class SessionModel(ReadModel):
 
     def touched_keys(self, batch: Batch) -> set[str]:
         keys = {
-            e.session_id
-            for e in batch.entries
-            if e.session_id and e.stream.type == "applicant" and e.event_type.startswith("session.")
+            e.session_id for e in batch.entries if e.session_id and e.stream.type == "applicant"
         }
         keys.update(session_id for session_id, _ in batch.links.session_subjects)
         return keys

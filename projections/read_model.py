@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from ledger.dialect import POSTGRES, SQLITE, Dialect
 from ledger.history import AsOf, EntrySummary, History, LinkChanges
 from ledger.views import Doc
 
@@ -100,29 +102,37 @@ class Selection:
         return f"SELECT doc FROM {self.model.table}{where} ORDER BY key", tuple(params)
 
 
-class ReadModelStore(SQLiteTrackingRecorder):
+class ReadModelStore:
     """The read models' tables with their tracking records: a materialised view of the ledger.
 
     Rows and tracking positions are written in one transaction, and read in one,
-    so an answer's `as_of` is always the prefix its rows reflect.
+    so an answer's `as_of` is always the prefix its rows reflect. Mixed into the
+    library's tracking recorder of each store (see the two classes below).
     """
 
-    def __init__(self, datastore: SQLiteDatastore, models: Sequence[ReadModel]) -> None:
-        self.models = list(models)  # before the base class asks for the tables to create
-        super().__init__(datastore)
-        self.create_table()
+    datastore: Any
+    sql: Dialect
+    models: list[ReadModel]
 
-    def construct_create_table_statements(self) -> list[str]:
-        statements = super().construct_create_table_statements()
-        for model in self.models:
-            statements += [
-                f"CREATE TABLE IF NOT EXISTS {model.table} (key TEXT PRIMARY KEY, subject TEXT,"
-                " status TEXT, flagged INTEGER NOT NULL, position INTEGER NOT NULL,"
-                " doc TEXT NOT NULL)",
-                f"CREATE INDEX IF NOT EXISTS {model.table}_status ON {model.table} (status)",
-                f"CREATE INDEX IF NOT EXISTS {model.table}_flagged ON {model.table} (flagged)",
-            ]
-        return statements
+    if TYPE_CHECKING:  # provided by the library's tracking recorder it is mixed into
+
+        def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
+        def _max_tracking_id(self, application_name: str, c: Any) -> int | None: ...
+        def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    def create_tables(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            for model in self.models:
+                c.execute(
+                    f"CREATE TABLE IF NOT EXISTS {model.table} (key TEXT PRIMARY KEY,"
+                    " subject TEXT, status TEXT, flagged INTEGER NOT NULL,"
+                    " position BIGINT NOT NULL, doc TEXT NOT NULL)"
+                )
+                for column in ("status", "flagged"):
+                    c.execute(
+                        f"CREATE INDEX IF NOT EXISTS {model.table}_{column}"
+                        f" ON {model.table} ({column})"
+                    )
 
     def position(self, model: ReadModel) -> int:
         return self.max_tracking_id(model.tracking_name) or 0
@@ -131,21 +141,23 @@ class ReadModelStore(SQLiteTrackingRecorder):
         """Store the models' rows and their new tracking position together, or nothing."""
         with self.datastore.transaction(commit=True) as c:
             for model, rows in updates.items():
+                upsert = self.sql(
+                    f"INSERT INTO {model.table} VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE"
+                    " SET subject=excluded.subject, status=excluded.status,"
+                    " flagged=excluded.flagged, position=excluded.position, doc=excluded.doc"
+                )
                 for row in rows:
-                    c.execute(
-                        f"INSERT OR REPLACE INTO {model.table} VALUES (?,?,?,?,?,?)",
-                        (row.key, row.subject, row.status, int(row.flagged), position,
-                         json.dumps(row.doc)),
-                    )  # fmt: skip
+                    c.execute(upsert, (row.key, row.subject, row.status, int(row.flagged),
+                                       position, json.dumps(row.doc)))  # fmt: skip
                 self._insert_tracking(c, Tracking(model.tracking_name, position))
 
     def get(self, model: ReadModel, key: str) -> tuple[int, Doc | None]:
         """The model's position and its document for `key`, read together."""
         with self.datastore.transaction(commit=False) as c:
             position = self._max_tracking_id(model.tracking_name, c) or 0
-            c.execute(f"SELECT doc FROM {model.table} WHERE key=?", (key,))
+            c.execute(self.sql(f"SELECT doc FROM {model.table} WHERE key=?"), (key,))
             row = c.fetchone()
-        return position, json.loads(row[0]) if row else None
+        return position, json.loads(row["doc"]) if row else None
 
     def select(self, *selections: Selection) -> tuple[int, list[list[Doc]]]:
         """Rows of several models, read together, and the prefix they all reflect."""
@@ -153,6 +165,23 @@ class ReadModelStore(SQLiteTrackingRecorder):
         with self.datastore.transaction(commit=False) as c:
             for selection in selections:
                 positions.append(self._max_tracking_id(selection.model.tracking_name, c) or 0)
-                c.execute(*selection.sql())
-                results.append([json.loads(r[0]) for r in c.fetchall()])
+                query, params = selection.sql()
+                c.execute(self.sql(query), params)
+                results.append([json.loads(r["doc"]) for r in c.fetchall()])
         return min(positions), results
+
+
+class SQLiteReadModelStore(ReadModelStore, SQLiteTrackingRecorder):
+    def __init__(self, datastore: SQLiteDatastore, models: Sequence[ReadModel]) -> None:
+        super().__init__(datastore)
+        self.sql = SQLITE
+        self.models = list(models)
+        self.create_table()
+        self.create_tables()
+
+
+class PostgresReadModelStore(ReadModelStore, PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore, models: Sequence[ReadModel]) -> None:
+        super().__init__(datastore)
+        self.sql = POSTGRES
+        self.models = list(models)

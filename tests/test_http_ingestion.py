@@ -58,7 +58,7 @@ def assert_nothing_stored(client: LedgerClient) -> None:
 
 def stream_events(client: LedgerClient, stream: StreamKey) -> list[Any]:
     history = client.services.ledger.history
-    return history.stream_history(stream, history.head())
+    return [entry for entry in history.entries(history.head()) if entry.stream == stream]
 
 
 def raw_post(client: LedgerClient, headers: list[tuple[bytes, bytes]], body: bytes) -> int:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from ledger.application import Ledger
 from projections.models import SUBJECT_STATUS
-from projections.read_model import ReadModel, ReadModelStore
+from projections.read_model import ReadModel, SQLiteReadModelStore
 from projections.runner import ProjectionRunner
 from tests.test_properties import deliver_all
 
 
-class StaleStore(ReadModelStore):
+class StaleStore(SQLiteReadModelStore):
     """A store whose first position read is stale, as when another runner commits meanwhile."""
 
     stale_reads = 1
@@ -40,7 +40,9 @@ def test_a_runner_that_loses_a_race_skips_the_batch_and_never_goes_backwards(
             for n in range(20)
         ],
     )
-    winner = ProjectionRunner(ledger.history, ReadModelStore(ledger.datastore, [SUBJECT_STATUS]))
+    winner = ProjectionRunner(
+        ledger.history, SQLiteReadModelStore(ledger.datastore, [SUBJECT_STATUS])
+    )
     winner.catch_up()
     before = winner.store.get(SUBJECT_STATUS, "u1")
     loser = ProjectionRunner(

@@ -26,7 +26,7 @@ from ledger.history import AsOf
 from ledger.ingestion import ingest
 from ledger.views import subject_view
 from projections.models import READ_MODELS, SUBJECT_STATUS
-from projections.read_model import ReadModelStore, Selection
+from projections.read_model import Selection, SQLiteReadModelStore
 from projections.runner import ProjectionRunner
 from tests.histories import SUBJECT_OF_SESSION, deliveries
 from tests.memory_links import MemoryLinkBook
@@ -111,7 +111,7 @@ def test_projections_equal_the_fold_at_their_position(
     history: list[dict[str, Any]], batch_size: int, chunks: int
 ) -> None:
     with fresh_ledger() as ledger:
-        store = ReadModelStore(ledger.datastore, READ_MODELS)
+        store = SQLiteReadModelStore(ledger.datastore, READ_MODELS)
         runner = ProjectionRunner(ledger.history, store, batch_size=batch_size)
         step = max(1, len(history) // chunks)
         for start in range(0, len(history), step):

@@ -1,0 +1,26 @@
+"""The few ways SQLite and PostgreSQL differ, for the ledger's own SQL.
+
+The ledger's SQL is written once, with `?` placeholders and named columns; a
+dialect names the library's events table and its position column, and turns
+the placeholders into the driver's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    events_table: str
+    position_column: str
+    placeholder: str
+    blob: str
+
+    def __call__(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+
+SQLITE = Dialect("sqlite", "stored_events", "rowid", "?", "BLOB")
+POSTGRES = Dialect("postgres", "ledger_events", "notification_id", "%s", "BYTEA")
