@@ -8,24 +8,25 @@ make the append atomic, ordered and deduplicated.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import get_topic
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
 from domain.entries import LedgerEntry
 from domain.routing import route
 from ledger import reads
-from ledger.dialect import SQLITE
+from ledger.dialect import POSTGRES, SQLITE
 from ledger.history import AsOf, History
-from ledger.index import IndexedSQLiteRecorder, IndexEntry
+from ledger.index import IndexedPostgresRecorder, IndexedSQLiteRecorder, IndexEntry
 from ledger.quarantine import Quarantine
 from ledger.views import Doc
 
@@ -65,31 +66,76 @@ class Duplicate:
     status: ClassVar[str] = "duplicate"
 
 
+def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
+                    ) -> dict[str, str]:  # fmt: skip
+    """The `eventsourcing` settings for `sqlite:///PATH` or `postgresql://USER:PASS@HOST:PORT/DB`."""
+    if database_url.startswith("sqlite:///"):
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": get_topic(IndexedSQLiteRecorder),
+            "SQLITE_DBNAME": database_url.removeprefix("sqlite:///"),
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    url = urlsplit(database_url)
+    if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
+        msg = "a database URL is sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        raise ValueError(msg)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": get_topic(IndexedPostgresRecorder),
+        "POSTGRES_DBNAME": unquote(url.path.strip("/")),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_PRE_PING": "y",  # a connection that died with the server is replaced
+        "CREATE_TABLE": "n",  # created once, under a lock, by `Ledger.__init__`
+    }
+
+
+# Any number that is the same in every process: the key of the schema-creation lock.
+SCHEMA_LOCK_KEY = 7_466_354_021
+
+
 class Ledger(Application[UUID]):
     """Verifa deliveries in, immutable ledger events out; reads as of any prefix."""
 
     name = "ledger"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        super().__init__(
-            {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                "APPLICATION_RECORDER_TOPIC": get_topic(IndexedSQLiteRecorder),
-                # Appends load their stream from the cache, fast-forwarded from the store.
-                "AGGREGATE_CACHE_MAXSIZE": "10000",
-                **(env or {}),
-            }
-        )
-        self.datastore: SQLiteDatastore = self.recorder.datastore  # type: ignore[attr-defined]
-        self.history = History(self.datastore, SQLITE, self.mapper, self.repository)
-        self.quarantine = Quarantine(self.datastore, SQLITE)
-        self.quarantine.create_table()
+    def __init__(self, env: dict[str, str]) -> None:
+        # Appends load their stream from the cache, fast-forwarded from the store.
+        super().__init__({"AGGREGATE_CACHE_MAXSIZE": "10000", **env})
+        postgres = isinstance(self.recorder, IndexedPostgresRecorder)
+        self.sql = POSTGRES if postgres else SQLITE
+        self.datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        self.history = History(self.datastore, self.sql, self.mapper, self.repository)
+        self.quarantine = Quarantine(self.datastore, self.sql)
+        with self.schema_lock():
+            if postgres:
+                self.recorder.create_table()  # type: ignore[attr-defined]
+            self.quarantine.create_table()
         self._append_lock = threading.Lock()
 
     @classmethod
-    def at(cls, sqlite_path: str | Path) -> Ledger:
-        """The ledger stored in one SQLite file (created if missing)."""
-        return cls({"SQLITE_DBNAME": str(sqlite_path), "SQLITE_LOCK_TIMEOUT": "30"})
+    def open(cls, database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Ledger:
+        """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
+        return cls(persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow))
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Serialise table creation across processes starting at once (PostgreSQL)."""
+        if self.sql is not POSTGRES:
+            yield  # SQLite serialises DDL itself
+            return
+        with self.datastore.get_connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
     def record(self, delivery: Delivery) -> Recorded | Duplicate:
         """Append one readable delivery, exactly once per idempotency key.

@@ -16,12 +16,14 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from psycopg.sql import SQL
 
 from domain.entries import StreamKey, text_field
 from domain.routing import learn_links
 from domain.sessions import is_session_event
-from ledger.dialect import SQLITE, Dialect
+from ledger.dialect import POSTGRES, SQLITE, Dialect
 
 INDEX_TABLES = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -160,4 +162,25 @@ class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
         positions = super()._insert_events(c, stored_events, **kwargs)
         assert positions is not None
         write_index(c, SQLITE, positions, stored_events, kwargs.get("index_entries", ()))
+        return positions
+
+
+class IndexedPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, plus the ledger index in the same transaction.
+
+    The library takes an EXCLUSIVE lock on the events table for every insert, so
+    positions commit in order (readers never skip a gap) and the index's clock
+    and link learning see every earlier entry.
+    """
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(SQL(statement).format() for statement in INDEX_TABLES)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert positions is not None
+        write_index(curs, POSTGRES, positions, stored_events, kwargs.get("index_entries", ()))
         return positions

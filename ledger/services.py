@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ledger.application import Ledger
+from ledger.dialect import POSTGRES
 from ledger.settings import Credentials, Settings
 from projections.models import READ_MODELS
-from projections.read_model import ReadModelStore, SQLiteReadModelStore
+from projections.read_model import (
+    PostgresReadModelStore,
+    ReadModelStore,
+    SQLiteReadModelStore,
+)
 from projections.runner import ProjectionRunner
 
 
@@ -22,9 +28,23 @@ class Services:
     @classmethod
     def open(cls, settings: Settings, credentials: Credentials | None = None) -> Services:
         """The ledger in the configured database, with its read models."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger.at(settings.sqlite_path)
-        read_models: ReadModelStore = SQLiteReadModelStore(ledger.datastore, READ_MODELS)
+        if settings.database_url.startswith("sqlite:///"):
+            Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        ledger = Ledger.open(
+            settings.database_url,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_max_overflow,
+        )
+        read_models: ReadModelStore
+        if ledger.sql is POSTGRES:
+            read_models = PostgresReadModelStore(ledger.datastore, READ_MODELS)
+            with ledger.schema_lock():
+                read_models.create_table()
+                read_models.create_tables()
+        else:
+            read_models = SQLiteReadModelStore(ledger.datastore, READ_MODELS)
         return cls(settings, ledger, read_models, ProjectionRunner(ledger.history, read_models),
                    credentials or Credentials())  # fmt: skip
 

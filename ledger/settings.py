@@ -32,29 +32,31 @@ class Settings(BaseSettings):
     api_tokens: str = ""
     max_body_bytes: int = 1024 * 1024
     signature_tolerance_seconds: int = 300
+    pool_size: int = 5
+    pool_max_overflow: int = 10
+    data_dir: Path = Path("var")
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, url: str) -> str:
-        if not url.startswith("sqlite:///"):
-            msg = "LEDGER_DATABASE_URL must be sqlite:///PATH (PostgreSQL support is not built yet)"
+    def _known_store(cls, url: str) -> str:
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            msg = "must be sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
             raise ValueError(msg)
         return url
 
-    @field_validator("max_body_bytes", "signature_tolerance_seconds")
+    @field_validator("max_body_bytes", "signature_tolerance_seconds", "pool_size")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value <= 0:
             raise ValueError("must be a positive number")
         return value
 
-    @property
-    def sqlite_path(self) -> Path:
-        return Path(self.database_url.removeprefix("sqlite:///"))
-
-    @property
-    def data_dir(self) -> Path:
-        return self.sqlite_path.parent
+    @field_validator("pool_max_overflow")
+    @classmethod
+    def _not_negative(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("must not be negative")
+        return value
 
 
 @dataclass

@@ -30,7 +30,7 @@ def seed_examples() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    ledger = Ledger.at(tmp_path / "ledger.db")
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
     yield ledger
     ledger.close()
 

@@ -17,7 +17,10 @@ def session_event(n: int) -> bytes:
 
 def test_two_ledger_processes_on_one_file_record_every_delivery_once(tmp_path: Path) -> None:
     """Each `Ledger` has its own lock and cache, as two server processes would."""
-    writers = [Ledger.at(tmp_path / "ledger.db"), Ledger.at(tmp_path / "ledger.db")]
+    writers = [
+        Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"),
+        Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"),
+    ]
     bodies = [session_event(n) for n in range(60)] * 2  # every delivery twice
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda i: ingest(writers[i % 2], bodies[i], None),
@@ -37,7 +40,7 @@ def test_two_ledger_processes_on_one_file_record_every_delivery_once(tmp_path: P
 
 
 def test_a_body_is_served_back_exactly_as_sent(tmp_path: Path) -> None:
-    ledger = Ledger.at(tmp_path / "ledger.db")
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
     tricky = {"event": "session.created", "session_id": "s1", "external_ref": "u1",
               "is_sandbox": False, "idempotency_key": "k1",
               "meta": {"_type_": "uuid_hex", "_data_": "zz"}, "amount": {"_type_": "decimal_str",

@@ -19,6 +19,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("LEDGER_WEBHOOK_SECRETS", "LEDGER_API_TOKENS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'ledger.db'}")
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
 
 

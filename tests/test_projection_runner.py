@@ -26,7 +26,7 @@ class StaleStore(SQLiteReadModelStore):
 def test_a_runner_that_loses_a_race_skips_the_batch_and_never_goes_backwards(
     tmp_path: Path,
 ) -> None:
-    ledger = Ledger.at(tmp_path / "ledger.db")
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
     deliver_all(
         ledger,
         [
