@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from ledger.settings import Credentials, Settings
 from projections.models import READ_MODELS
 from projections.read_model import (
     PostgresReadModelStore,
+    ReadModel,
     ReadModelStore,
     SQLiteReadModelStore,
 )
@@ -37,16 +39,20 @@ class Services:
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
         )
-        read_models: ReadModelStore
-        if ledger.sql is POSTGRES:
-            read_models = PostgresReadModelStore(ledger.datastore, READ_MODELS)
-            with ledger.schema_lock():
-                read_models.create_table()
-                read_models.create_tables()
-        else:
-            read_models = SQLiteReadModelStore(ledger.datastore, READ_MODELS)
+        read_models = read_model_store(ledger, READ_MODELS)
         return cls(settings, ledger, read_models, ProjectionRunner(ledger.history, read_models),
                    credentials or Credentials())  # fmt: skip
 
     def close(self) -> None:
         self.ledger.close()
+
+
+def read_model_store(ledger: Ledger, models: Sequence[ReadModel]) -> ReadModelStore:
+    """The read models' tables in the ledger's own database (created if missing)."""
+    if ledger.sql is not POSTGRES:
+        return SQLiteReadModelStore(ledger.datastore, models)
+    store = PostgresReadModelStore(ledger.datastore, models)
+    with ledger.schema_lock():
+        store.create_table()
+        store.create_tables()
+    return store

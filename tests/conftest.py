@@ -1,4 +1,4 @@
-"""Shared fixtures: a ledger in a temporary SQLite file, and a client that signs deliveries."""
+"""Shared fixtures: a ledger on each store, and a client that signs deliveries like Verifa."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ledger.application import Ledger
 from ledger.services import Services
 from ledger.settings import Credentials, Settings
 from ledger.webhook_signature import WebhookSecret, signed_headers
+from tests.databases import STORES, NewDatabase, fresh_database_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = WebhookSecret(b"test-secret-0123456789abcdef0123")
@@ -28,19 +29,31 @@ def seed_examples() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str:
+    """Which store a test runs on: every storage test runs on both."""
+    return str(request.param)
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+def new_database(store: str, tmp_path: Path) -> NewDatabase:
+    """Makes a fresh database of the test's store, as often as a test needs one."""
+    return lambda: fresh_database_url(store, tmp_path / "databases")
+
+
+@pytest.fixture
+def ledger(new_database: NewDatabase) -> Iterator[Ledger]:
+    ledger = Ledger.open(new_database())
     yield ledger
     ledger.close()
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'var' / 'ledger.db'}")
+def services(new_database: NewDatabase, tmp_path: Path) -> Iterator[Services]:
+    settings = Settings(database_url=new_database(), data_dir=tmp_path / "var")
     services = Services.open(settings, Credentials([SECRET, ROTATED_SECRET], dict(TOKENS)))
     yield services
-    services.ledger.close()
+    services.close()
 
 
 class LedgerClient(TestClient):

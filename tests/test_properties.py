@@ -8,10 +8,8 @@ and the live projections must agree with both.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -24,10 +22,12 @@ from domain.subject import fold_subject
 from ledger.application import Duplicate, Ledger, Recorded
 from ledger.history import AsOf
 from ledger.ingestion import ingest
+from ledger.services import read_model_store
 from ledger.views import subject_view
 from projections.models import READ_MODELS, SUBJECT_STATUS
-from projections.read_model import Selection, SQLiteReadModelStore
+from projections.read_model import Selection
 from projections.runner import ProjectionRunner
+from tests.databases import NewDatabase
 from tests.histories import SUBJECT_OF_SESSION, deliveries
 from tests.memory_links import MemoryLinkBook
 
@@ -35,18 +35,21 @@ SUBJECTS = sorted(set(SUBJECT_OF_SESSION.values()))
 RULES = settings(
     max_examples=40,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,  # each example asks the fixture for a new database
+    ],
 )
 
 
 @contextmanager
-def fresh_ledger() -> Iterator[Ledger]:
-    with tempfile.TemporaryDirectory() as folder:
-        ledger = Ledger.open(f"sqlite:///{Path(folder) / 'ledger.db'}")
-        try:
-            yield ledger
-        finally:
-            ledger.close()
+def fresh_ledger(new_database: NewDatabase) -> Iterator[Ledger]:
+    ledger = Ledger.open(new_database())
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
 def deliver_all(ledger: Ledger, history: list[dict[str, Any]]) -> list[Recorded | Duplicate]:
@@ -76,8 +79,10 @@ def oracle_status(entries: list[LedgerEntry], subject: str) -> dict[str, Any] | 
 
 @RULES
 @given(history=deliveries())
-def test_duplicates_change_nothing(history: list[dict[str, Any]]) -> None:
-    with fresh_ledger() as ledger:
+def test_duplicates_change_nothing(
+    new_database: NewDatabase, history: list[dict[str, Any]]
+) -> None:
+    with fresh_ledger(new_database) as ledger:
         first = deliver_all(ledger, history)
         head = ledger.as_of()
         before = {s: ledger.subject_status(s, head) for s in SUBJECTS}
@@ -91,9 +96,10 @@ def test_duplicates_change_nothing(history: list[dict[str, Any]]) -> None:
 @RULES
 @given(history=deliveries())
 def test_status_as_of_every_prefix_equals_folding_that_prefix(
+    new_database: NewDatabase,
     history: list[dict[str, Any]],
 ) -> None:
-    with fresh_ledger() as ledger:
+    with fresh_ledger(new_database) as ledger:
         deliver_all(ledger, history)
         entries = ledger.history.entries(ledger.as_of())
         for count, entry in enumerate(entries, start=1):
@@ -108,10 +114,10 @@ def test_status_as_of_every_prefix_equals_folding_that_prefix(
 @RULES
 @given(history=deliveries(), batch_size=st.integers(1, 7), chunks=st.integers(1, 4))
 def test_projections_equal_the_fold_at_their_position(
-    history: list[dict[str, Any]], batch_size: int, chunks: int
+    new_database: NewDatabase, history: list[dict[str, Any]], batch_size: int, chunks: int
 ) -> None:
-    with fresh_ledger() as ledger:
-        store = SQLiteReadModelStore(ledger.datastore, READ_MODELS)
+    with fresh_ledger(new_database) as ledger:
+        store = read_model_store(ledger, READ_MODELS)
         runner = ProjectionRunner(ledger.history, store, batch_size=batch_size)
         step = max(1, len(history) // chunks)
         for start in range(0, len(history), step):
@@ -191,7 +197,7 @@ def test_the_oracle_sees_links_learned_later() -> None:
 @RULES
 @given(history=deliveries(), data=st.data())
 def test_unknown_event_types_that_reveal_no_link_never_change_a_status(
-    history: list[dict[str, Any]], data: st.DataObject
+    new_database: NewDatabase, history: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     # Routed to the same streams, but naming no subject or session: nothing new to link.
     unlinked = ("external_ref", "session_id")
@@ -203,7 +209,7 @@ def test_unknown_event_types_that_reveal_no_link_never_change_a_status(
         for n, p in enumerate(history)
         if p["event"].split(".")[0] in ("check", "case", "document", "identity")
     ]  # fmt: skip
-    with fresh_ledger() as ledger:
+    with fresh_ledger(new_database) as ledger:
         deliver_all(ledger, history)
         head = ledger.as_of()
         before = {s: ledger.subject_status(s, head) for s in SUBJECTS}
@@ -220,7 +226,11 @@ def test_unknown_event_types_that_reveal_no_link_never_change_a_status(
     data=st.data(),
 )
 def test_delivery_order_of_a_sessions_non_outcome_events_does_not_change_its_status(
-    events: list[str], outcome: str | None, refs: list[bool], data: st.DataObject
+    new_database: NewDatabase,
+    events: list[str],
+    outcome: str | None,
+    refs: list[bool],
+    data: st.DataObject,
 ) -> None:
     """End to end: some deliveries name the subject, some only the session (two streams)."""
 
@@ -238,7 +248,7 @@ def test_delivery_order_of_a_sessions_non_outcome_events_does_not_change_its_sta
     reordered = [*shuffled_events, *deliveries_in_order[len(events) :]]
     statuses = []
     for order in (deliveries_in_order, reordered):
-        with fresh_ledger() as ledger:
+        with fresh_ledger(new_database) as ledger:
             deliver_all(ledger, order)
             status = ledger.subject_status("u1", ledger.as_of())
             assert status is not None
