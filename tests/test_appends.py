@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from ledger.application import Duplicate, Ledger, Recorded
 from ledger.ingestion import ingest
+from tests.databases import NewDatabase
 
 
 def session_event(n: int) -> bytes:
@@ -15,12 +15,12 @@ def session_event(n: int) -> bytes:
                        "external_ref": "u1", "idempotency_key": f"k{n}"}).encode()  # fmt: skip
 
 
-def test_two_ledger_processes_on_one_file_record_every_delivery_once(tmp_path: Path) -> None:
+def test_two_ledger_processes_on_one_database_record_every_delivery_once(
+    new_database: NewDatabase,
+) -> None:
     """Each `Ledger` has its own lock and cache, as two server processes would."""
-    writers = [
-        Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"),
-        Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}"),
-    ]
+    url = new_database()
+    writers = [Ledger.open(url), Ledger.open(url)]
     bodies = [session_event(n) for n in range(60)] * 2  # every delivery twice
     with ThreadPoolExecutor(8) as pool:
         outcomes = list(pool.map(lambda i: ingest(writers[i % 2], bodies[i], None),
@@ -39,8 +39,7 @@ def test_two_ledger_processes_on_one_file_record_every_delivery_once(tmp_path: P
         writer.close()
 
 
-def test_a_body_is_served_back_exactly_as_sent(tmp_path: Path) -> None:
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+def test_a_body_is_served_back_exactly_as_sent(ledger: Ledger) -> None:
     tricky = {"event": "session.created", "session_id": "s1", "external_ref": "u1",
               "is_sandbox": False, "idempotency_key": "k1",
               "meta": {"_type_": "uuid_hex", "_data_": "zz"}, "amount": {"_type_": "decimal_str",
@@ -51,4 +50,3 @@ def test_a_body_is_served_back_exactly_as_sent(tmp_path: Path) -> None:
     timeline = ledger.timeline("u1", ledger.as_of())
     assert timeline is not None
     assert [e.payload for e in timeline] == [tricky, follow_up]
-    ledger.close()

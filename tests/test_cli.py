@@ -11,14 +11,15 @@ import pytest
 from ledger.cli import main
 from ledger.settings import Settings, load_credentials
 from tests.conftest import FIXTURES
+from tests.databases import NewDatabase
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_database: NewDatabase) -> Path:
     monkeypatch.chdir(tmp_path)
     for name in ("LEDGER_WEBHOOK_SECRETS", "LEDGER_API_TOKENS"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("LEDGER_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'ledger.db'}")
+    monkeypatch.setenv("LEDGER_DATABASE_URL", new_database())
     monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
 

@@ -27,6 +27,7 @@ from domain.entries import LedgerEntry
 from domain.routing import route
 from ledger.webhook_signature import signed_headers
 from tests.conftest import SECRET
+from tests.databases import STORES, empty_postgres_database
 from tests.histories import deliveries
 from tests.test_properties import oracle_status
 
@@ -41,13 +42,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[httpx.Client]:
     folder: Path = tmp_path_factory.mktemp("server")
+    if request.param == "postgres":
+        database_url = empty_postgres_database("ledger_tests_server")
+    else:
+        database_url = f"sqlite:///{folder / 'ledger.db'}"
     port = free_port()
     env = {
         **os.environ,
-        "LEDGER_DATABASE_URL": f"sqlite:///{folder / 'ledger.db'}",
+        "LEDGER_DATABASE_URL": database_url,
         "LEDGER_WEBHOOK_SECRETS": str(SECRET),
         "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
     }
