@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from api.routes import entities, operations, queues, subjects, webhooks
 from ledger.application import LedgerBusy
 from ledger.services import Services
+from ledger.settings import Settings, load_credentials
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def create_app(services: Services, *, follow_projections: bool = True) -> FastAP
         stop.set()
         if follower:
             follower.join(timeout=5)
+        services.close()
 
     app = FastAPI(
         title="Compliance ledger",
@@ -58,3 +60,9 @@ def create_app(services: Services, *, follow_projections: bool = True) -> FastAP
         )
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app as each `ledger serve` worker runs it: everything from the environment."""
+    settings = Settings()
+    return create_app(Services.open(settings, load_credentials(settings, generate=False)))

@@ -41,8 +41,8 @@ def _print_json(data: Any) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    from api.app import create_app
-
+    if args.workers < 1:
+        raise CliError("--workers must be at least 1")
     try:
         credentials = load_credentials(settings, generate=True)
     except ValueError as error:
@@ -56,8 +56,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             print(f"  {role} token: {token}")
     else:
         print(f"Using the configured credentials (environment, or {kept}).")
-    app = create_app(Services.open(settings, credentials))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    # Every worker process builds its app from the environment: hand them the credentials.
+    os.environ["LEDGER_WEBHOOK_SECRETS"] = ",".join(str(s) for s in credentials.webhook_secrets)
+    os.environ["LEDGER_API_TOKENS"] = ",".join(
+        f"{t}:{r}" for t, r in credentials.api_tokens.items()
+    )
+    uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers,
+                host=args.host, port=args.port, log_level="info")  # fmt: skip
 
 
 def _count_outcomes(ledger: Ledger, bodies: Sequence[bytes]) -> Counter[str]:
@@ -232,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = command("serve", cmd_serve, "serve the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="API processes (one database)")
     command("ingest", cmd_ingest, "backfill deliveries, one JSON payload per line").add_argument(
         "file"
     )

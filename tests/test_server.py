@@ -8,10 +8,6 @@ fold of that prefix, and the live answer must equal the as-of answer at the head
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +15,6 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 
@@ -29,57 +24,26 @@ from ledger.webhook_signature import signed_headers
 from tests.conftest import SECRET
 from tests.databases import STORES, empty_postgres_database
 from tests.histories import deliveries
+from tests.servers import ADMIN, AUDITOR, LedgerServer
 from tests.test_properties import oracle_status
 
-AUDITOR = {"Authorization": "Bearer auditor-token"}
-ADMIN = {"Authorization": "Bearer admin-token"}
 RUNS = count()
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=STORES)
-def server(
+def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[httpx.Client]:
+) -> Iterator[LedgerServer]:
     folder: Path = tmp_path_factory.mktemp("server")
     if request.param == "postgres":
         database_url = empty_postgres_database("ledger_tests_server")
     else:
         database_url = f"sqlite:///{folder / 'ledger.db'}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "LEDGER_DATABASE_URL": database_url,
-        "LEDGER_WEBHOOK_SECRETS": str(SECRET),
-        "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ledger.cli", "serve", "--port", str(port)],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+    served = LedgerServer(database_url, folder).start()
     try:
-        for _ in range(100):
-            try:
-                if client.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("ledger serve did not start")
-        yield client
+        yield served
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        client.close()
+        served.stop()
 
 
 def prefixed(payload: dict[str, Any], run: str) -> dict[str, Any]:
@@ -96,20 +60,12 @@ def prefixed(payload: dict[str, Any], run: str) -> dict[str, Any]:
     return {k: f"{run}{v}" if k in ids and isinstance(v, str) else v for k, v in payload.items()}
 
 
-def wait_for_projections(server: httpx.Client) -> None:
-    for _ in range(100):
-        states = server.get("/projections", headers=ADMIN).json()["projections"]
-        if all(state["lag"] == 0 for state in states):
-            return
-        time.sleep(0.05)
-    pytest.fail("projections did not catch up")
-
-
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(history=deliveries(max_size=30))
 def test_served_answers_follow_the_rules_for_random_histories(
-    server: httpx.Client, history: list[dict[str, Any]]
+    served: LedgerServer, history: list[dict[str, Any]]
 ) -> None:
+    server = served.client
     run = f"r{next(RUNS)}_"
     bodies = [json.dumps(prefixed(p, run)).encode() for p in history]
 
@@ -146,7 +102,12 @@ def test_served_answers_follow_the_rules_for_random_histories(
                 assert body.pop("as_of")["position"] == entry.position
                 assert body == expected
 
-    wait_for_projections(server)
+    for _ in range(200):
+        if all(
+            s["lag"] == 0 for s in server.get("/projections", headers=ADMIN).json()["projections"]
+        ):
+            break
+        time.sleep(0.05)
     head = server.get("/healthz").json()["head"]["position"]
     for subject in subjects:
         live = server.get(f"/subjects/{subject}/status", headers=AUDITOR).json()

@@ -1,0 +1,90 @@
+"""`ledger serve` as a real process, for tests that go through HTTP and process boundaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ledger.webhook_signature import signed_headers
+from tests.conftest import SECRET
+
+AUDITOR = {"Authorization": "Bearer auditor-token"}
+ADMIN = {"Authorization": "Bearer admin-token"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LedgerServer:
+    """One `ledger serve` process on its own port, signed like Verifa, read like an admin."""
+
+    def __init__(self, database_url: str, folder: Path, *, workers: int = 1) -> None:
+        self.database_url = database_url
+        self.folder = folder
+        self.workers = workers
+        self.port = free_port()
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LedgerServer:
+        env = {
+            **os.environ,
+            "LEDGER_DATABASE_URL": self.database_url,
+            "LEDGER_DATA_DIR": str(self.folder),
+            "LEDGER_WEBHOOK_SECRETS": str(SECRET),
+            "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
+        }
+        command = [sys.executable, "-m", "ledger.cli", "serve", "--port", str(self.port),
+                   "--workers", str(self.workers)]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, env=env, cwd=self.folder, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/healthz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("ledger serve did not start")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no shutdown, no flushing, as in a crash."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def deliver(self, payload: dict[str, Any]) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        return self.client.post("/webhooks/verifa", content=body,
+                                headers=signed_headers(SECRET, body))  # fmt: skip
+
+    def wait_for_projections(self) -> None:
+        for _ in range(200):
+            states = self.client.get("/projections", headers=ADMIN).json()["projections"]
+            if all(state["lag"] == 0 for state in states):
+                return
+            time.sleep(0.05)
+        raise AssertionError("projections did not catch up")

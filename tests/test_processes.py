@@ -1,0 +1,163 @@
+"""Several `ledger serve` processes on one database, and crashes (issue: production store).
+
+These tests start real server processes (one of them with two uvicorn workers)
+and talk to them over HTTP from many threads at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from ledger.application import Ledger
+from tests.databases import NewDatabase, empty_postgres_database
+from tests.servers import AUDITOR, LedgerServer
+from tests.tcp_proxy import TcpProxy
+
+
+def session_created(session: str, key: str, ref: str = "crowd") -> dict[str, Any]:
+    return {"event": "session.created", "session_id": session, "external_ref": ref,
+            "is_sandbox": False, "idempotency_key": key}  # fmt: skip
+
+
+@pytest.fixture
+def database_url(new_database: NewDatabase) -> str:
+    return new_database()
+
+
+@pytest.fixture
+def two_servers(database_url: str, tmp_path: Path) -> Iterator[list[LedgerServer]]:
+    servers = [LedgerServer(database_url, tmp_path, workers=2).start(),
+               LedgerServer(database_url, tmp_path).start()]  # fmt: skip
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_32_simultaneous_copies_of_one_delivery_record_one_event(
+    two_servers: list[LedgerServer], database_url: str
+) -> None:
+    delivery = session_created("s-same", "idk-same")
+    barrier = threading.Barrier(32)
+
+    def send(n: int) -> Any:
+        barrier.wait()
+        return two_servers[n % 2].deliver(delivery)
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(send, range(32)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["position"] for a in answers}) == 1
+    assert sorted(a.json()["status"] for a in answers).count("recorded") == 1
+    ledger = Ledger.open(database_url)
+    assert len(ledger.history.entries(ledger.as_of())) == 1
+    ledger.close()
+
+
+def test_hundreds_of_simultaneous_deliveries_for_one_subject_are_all_recorded_in_order(
+    two_servers: list[LedgerServer], database_url: str
+) -> None:
+    deliveries = [session_created(f"s{n}", f"idk-{n}") for n in range(300)]
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda n: two_servers[n % 2].deliver(deliveries[n]), range(300)))
+    assert {a.status_code for a in answers} == {200}
+    positions = [a.json()["position"] for a in answers]
+    assert len(set(positions)) == 300
+
+    ledger = Ledger.open(database_url)
+    entries = ledger.history.entries(ledger.as_of())
+    assert sorted(e.position for e in entries) == sorted(positions)
+    clock = [e.recorded_at for e in entries]
+    assert clock == sorted(clock)  # positions follow commit order: the clock never goes back
+    ledger.close()
+
+    # The read models skipped nothing: every session is there, live and as of the head.
+    for server in two_servers:
+        server.wait_for_projections()
+        live = server.client.get("/subjects/crowd/status", headers=AUDITOR).json()
+        assert len(live["sessions"]) == 300
+        exact = server.client.get("/subjects/crowd/status", headers=AUDITOR,
+                                  params={"as_of": live["as_of"]["position"]}).json()  # fmt: skip
+        assert live == exact
+
+
+def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_path: Path) -> None:
+    server = LedgerServer(database_url, tmp_path).start()
+    acknowledged: dict[str, int] = {}
+    stop = threading.Event()
+
+    def keep_sending(worker: int) -> None:
+        for n in range(10_000):
+            if stop.is_set():
+                return
+            delivery = session_created(f"s{worker}-{n}", f"idk-{worker}-{n}", f"u{worker}")
+            try:
+                answer = server.deliver(delivery)
+            except Exception:  # the server died mid-request: nothing was acknowledged
+                return
+            if answer.status_code == 200:
+                acknowledged[delivery["idempotency_key"]] = answer.json()["position"]
+
+    threads = [threading.Thread(target=keep_sending, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    while len(acknowledged) < 150:
+        threading.Event().wait(0.02)
+    server.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    restarted = LedgerServer(database_url, tmp_path).start()
+    try:
+        for key, position in acknowledged.items():
+            worker, n = key.removeprefix("idk-").split("-")
+            again = restarted.deliver(session_created(f"s{worker}-{n}", key, f"u{worker}"))
+            assert again.json() == {"status": "duplicate", "position": position}
+        ledger = Ledger.open(database_url)
+        recorded = ledger.history.entries(ledger.as_of())  # index rows joined to their events
+        with ledger.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT count(*) AS n FROM {ledger.sql.events_table}")
+            events = c.fetchone()["n"]
+        assert len(recorded) == events  # no event without its index row, nor the reverse
+        ledger.close()
+        restarted.wait_for_projections()
+    finally:
+        restarted.stop()
+
+
+def test_without_postgres_the_server_answers_503_and_recovers_by_itself(
+    store: str, tmp_path: Path
+) -> None:
+    if store != "postgres":
+        pytest.skip("SQLite is a file inside the server's own process: it cannot go away")
+    url = urlsplit(empty_postgres_database())
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432).start()
+    through_proxy = urlunsplit((url.scheme, f"{url.username}@127.0.0.1:{proxy.port}",
+                                url.path, "", ""))  # fmt: skip
+    server = LedgerServer(through_proxy, tmp_path).start()
+    try:
+        assert server.deliver(session_created("s1", "idk-1", "u1")).status_code == 200
+        proxy.cut()
+        down = server.deliver(session_created("s2", "idk-2", "u1"))
+        assert down.status_code == 503
+        assert down.headers["retry-after"]
+        read = server.client.get("/subjects/u1/timeline", headers=AUDITOR)
+        assert read.status_code == 503
+        proxy.restore()
+        again = server.deliver(session_created("s2", "idk-2", "u1"))
+        assert again.status_code == 200
+        assert again.json()["status"] == "recorded"
+        timeline = server.client.get("/subjects/u1/timeline", headers=AUDITOR).json()
+        assert [e["idempotency_key"] for e in timeline["events"]] == ["idk-1", "idk-2"]
+    finally:
+        server.stop()
+        proxy.cut()
