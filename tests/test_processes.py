@@ -6,6 +6,8 @@ and talk to them over HTTP from many threads at once.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -161,3 +163,18 @@ def test_without_postgres_the_server_answers_503_and_recovers_by_itself(
     finally:
         server.stop()
         proxy.cut()
+
+
+def test_processes_starting_at_once_create_the_tables_once(new_database: NewDatabase) -> None:
+    url = new_database()
+    opener = (
+        "import sys; from ledger.services import Services; from ledger.settings import Settings;"
+        "Services.open(Settings(database_url=sys.argv[1], data_dir=sys.argv[2])).close()"
+    )
+    starts = [subprocess.Popen([sys.executable, "-c", opener, url, str(Path.cwd() / "var")],
+                               stderr=subprocess.PIPE) for _ in range(4)]  # fmt: skip
+    errors = [p.communicate(timeout=60)[1].decode() for p in starts]
+    assert [p.returncode for p in starts] == [0, 0, 0, 0], errors
+    ledger = Ledger.open(url)
+    assert ledger.as_of().position == 0
+    ledger.close()
