@@ -136,11 +136,8 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_pa
         restarted.stop()
 
 
-def test_without_postgres_the_server_answers_503_and_recovers_by_itself(
-    store: str, tmp_path: Path
-) -> None:
-    if store != "postgres":
-        pytest.skip("SQLite is a file inside the server's own process: it cannot go away")
+def test_without_postgres_the_server_answers_503_and_recovers_by_itself(tmp_path: Path) -> None:
+    """PostgreSQL only: a SQLite file lives inside the server's own process."""
     url = urlsplit(empty_postgres_database())
     proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 5432).start()
     through_proxy = urlunsplit((url.scheme, f"{url.username}@127.0.0.1:{proxy.port}",
