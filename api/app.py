@@ -65,4 +65,5 @@ def create_app(services: Services, *, follow_projections: bool = True) -> FastAP
 def app_from_environment() -> FastAPI:
     """The app as each `ledger serve` worker runs it: everything from the environment."""
     settings = Settings()
-    return create_app(Services.open(settings, load_credentials(settings, generate=False)))
+    services = Services.open(settings, load_credentials(settings, generate=False))
+    return create_app(services, follow_projections=settings.follow_projections)

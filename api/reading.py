@@ -12,17 +12,25 @@ from fastapi import HTTPException
 
 from ledger.services import Services
 from ledger.views import Doc
-from projections.read_model import ReadModel, Selection
+from projections.read_model import Build, ReadModel, Selection
 
 
 def not_found(what: str, key: str, position: int) -> HTTPException:
     return HTTPException(404, f"no {what} {key!r} as of position {position}")
 
 
+def serving(services: Services, model: ReadModel) -> Build:
+    """The build of `model` that current answers come from."""
+    build = services.read_models.serving(model.name)
+    if build is None:
+        raise HTTPException(503, f"the {model.name} read model has no build yet")
+    return build
+
+
 def read_one(services: Services, model: ReadModel, key: str, point: int | datetime | None) -> Doc:
     """One row of `model`: its current document, or the one it had as of `point`."""
     if point is None:
-        position, doc = services.read_models.get(model, key)
+        position, doc = services.read_models.get(serving(services, model), key)
         as_of = services.ledger.as_of(position)
     else:
         as_of = services.ledger.as_of(point)
@@ -38,7 +46,8 @@ def read_many(
 ) -> tuple[Doc, list[list[Doc]]]:
     """Rows of several models, and the `as_of` they reflect."""
     if point is None:
-        position, results = services.read_models.select(*selections)
+        builds = [(serving(services, s.model), s) for s in selections]
+        position, results = services.read_models.select(*builds)
         return services.ledger.as_of(position).as_dict(), results
     as_of = services.ledger.as_of(point)
     history = services.ledger.history

@@ -92,6 +92,7 @@ class Alerts(BaseModel):
 class ProjectionState(BaseModel):
     name: str
     version: int
+    generation: int
     position: int
     lag: int
     state: str

@@ -13,13 +13,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ledger import cli_projections
 from ledger.application import Ledger
+from ledger.cli_projections import ProjectionError
 from ledger.demo import demo_deliveries
 from ledger.history import AsOf, parse_point
 from ledger.ingestion import ingest, replay_quarantine
 from ledger.services import Services
 from ledger.settings import Settings, load_credentials
-from ledger.tables import print_table
+from ledger.tables import print_json, print_table
 from ledger.views import entry_view
 
 
@@ -32,10 +34,6 @@ def _as_of(ledger: Ledger, text: str | None) -> AsOf:
         return ledger.as_of(parse_point(text))
     except ValueError as error:
         raise CliError(str(error)) from None
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2))
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -56,6 +54,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             print(f"  {role} token: {token}")
     else:
         print(f"Using the configured credentials (environment, or {kept}).")
+    if args.no_projections:
+        os.environ["LEDGER_FOLLOW_PROJECTIONS"] = "false"
     # Every worker process builds its app from the environment: hand them the credentials.
     os.environ["LEDGER_WEBHOOK_SECRETS"] = ",".join(str(s) for s in credentials.webhook_secrets)
     os.environ["LEDGER_API_TOKENS"] = ",".join(
@@ -87,7 +87,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> None:
 def _report_counts(counts: Counter[str], as_json: bool) -> None:
     summary = {name: counts.get(name, 0) for name in ("recorded", "duplicate", "quarantined")}
     if as_json:
-        _print_json(summary)
+        print_json(summary)
     else:
         print_table(["recorded", "duplicate", "quarantined"], [list(summary.values())])
 
@@ -110,7 +110,7 @@ def cmd_timeline(settings: Settings, args: argparse.Namespace) -> None:
         raise CliError(f"no subject {args.ref!r} as of position {as_of.position}")
     events = [entry_view(e) for e in entries]
     if args.json:
-        _print_json({"subject": args.ref, "as_of": as_of.as_dict(), "events": events})
+        print_json({"subject": args.ref, "as_of": as_of.as_dict(), "events": events})
         return
     print(f"{args.ref} as of position {as_of.position} ({as_of.recorded_at})")
     print_table(
@@ -136,7 +136,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
     if doc is None:
         raise CliError(f"no subject {args.ref!r} as of position {as_of.position}")
     if args.json:
-        _print_json({**doc, "as_of": as_of.as_dict()})
+        print_json({**doc, "as_of": as_of.as_dict()})
         return
     verification, aml = doc["verification"], doc["aml"]
     print(f"{args.ref} as of position {as_of.position} ({as_of.recorded_at})")
@@ -178,23 +178,12 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
         )
 
 
-def cmd_projections_status(settings: Settings, args: argparse.Namespace) -> None:
-    services = Services.open(settings)  # keep a reference: it owns the database connections
-    states = services.runner.states()
-    if args.json:
-        _print_json({"projections": states})
-    else:
-        print_table(
-            ["name", "version", "position", "lag", "state"], [list(s.values()) for s in states]
-        )
-
-
 def cmd_quarantine_list(settings: Settings, args: argparse.Namespace) -> None:
     services = Services.open(settings)
     ledger = services.ledger
     entries = [e.as_dict() for e in ledger.quarantine.list(include_released=args.all)]
     if args.json:
-        _print_json({"entries": entries})
+        print_json({"entries": entries})
     else:
         print_table(
             ["id", "received_at", "reason", "size", "released_position"],
@@ -210,7 +199,7 @@ def cmd_quarantine_replay(settings: Settings, args: argparse.Namespace) -> None:
     replay = replay_quarantine(services.ledger)
     services.runner.catch_up()
     if args.json:
-        _print_json(
+        print_json(
             {
                 "released": [{"id": i, "position": p} for i, p in replay.released],
                 "still_held": replay.still_held,
@@ -238,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="API processes (one database)")
+    serve.add_argument("--no-projections", action="store_true",
+                       help="leave the read models to `ledger projections run`")  # fmt: skip
     command("ingest", cmd_ingest, "backfill deliveries, one JSON payload per line").add_argument(
         "file"
     )
@@ -248,7 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     projections = commands.add_parser("projections", help="read models").add_subparsers(
         dest="action", required=True
     )
-    command("status", cmd_projections_status, "position and lag of each read model", projections)
+    command("status", cli_projections.status, "each build's position, lag and state", projections)
+    command("run", cli_projections.run, "keep the read models up to date here", projections)
+    for name, handler, text in (
+        ("rebuild", cli_projections.rebuild, "rebuild a read model from position 0"),
+        ("diff", cli_projections.diff, "compare a read model's newest build with the previous"),
+        ("drop", cli_projections.drop, "drop a read model's retired builds"),
+    ):
+        command(name, handler, text, projections).add_argument("name", help="read model name")
     quarantine = commands.add_parser("quarantine", help="unreadable deliveries").add_subparsers(
         dest="action", required=True
     )
@@ -265,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         args.handler(settings, args)
-    except (CliError, ValidationError) as error:
+    except (CliError, ProjectionError, ValidationError) as error:
         print(f"ledger: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `ledger timeline REF | head`: the reader has seen enough

@@ -10,13 +10,9 @@ from ledger.application import Ledger
 from ledger.dialect import POSTGRES
 from ledger.settings import Credentials, Settings
 from projections.models import READ_MODELS
-from projections.read_model import (
-    PostgresReadModelStore,
-    ReadModel,
-    ReadModelStore,
-    SQLiteReadModelStore,
-)
+from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
+from projections.store import PostgresReadModelStore, ReadModelStore, SQLiteReadModelStore
 
 
 @dataclass
@@ -40,19 +36,21 @@ class Services:
             max_overflow=settings.pool_max_overflow,
         )
         read_models = read_model_store(ledger, READ_MODELS)
-        return cls(settings, ledger, read_models, ProjectionRunner(ledger.history, read_models),
-                   credentials or Credentials())  # fmt: skip
+        runner = ProjectionRunner(ledger.history, read_models, READ_MODELS)
+        return cls(settings, ledger, read_models, runner, credentials or Credentials())
 
     def close(self) -> None:
         self.ledger.close()
 
 
 def read_model_store(ledger: Ledger, models: Sequence[ReadModel]) -> ReadModelStore:
-    """The read models' tables in the ledger's own database (created if missing)."""
-    if ledger.sql is not POSTGRES:
-        return SQLiteReadModelStore(ledger.datastore, models)
-    store = PostgresReadModelStore(ledger.datastore, models)
+    """The read models' store in the ledger's own database, with a build for every model."""
+    store: ReadModelStore
+    if ledger.sql is POSTGRES:
+        store = PostgresReadModelStore(ledger.datastore)
+    else:
+        store = SQLiteReadModelStore(ledger.datastore)
     with ledger.schema_lock():
         store.create_table()
-        store.create_tables()
+        store.prepare(models)
     return store

@@ -1,7 +1,8 @@
-"""Plain-text tables for the CLI: readable in a terminal, no dependencies."""
+"""CLI output: plain-text tables for people, JSON for scripts."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,3 +22,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     print()
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))

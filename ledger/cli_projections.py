@@ -1,0 +1,122 @@
+"""`ledger projections ...`: status, follow, rebuild, diff and drop of the read models."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from ledger.services import Services
+from ledger.settings import Settings
+from ledger.tables import print_json, print_table
+from projections.diff import diff_builds
+from projections.models import READ_MODELS
+from projections.read_model import ReadModel
+
+
+class ProjectionError(Exception):
+    """A user error about a read model, printed without a traceback."""
+
+
+def _model(name: str) -> ReadModel:
+    for model in READ_MODELS:
+        if model.name == name:
+            return model
+    names = ", ".join(m.name for m in READ_MODELS)
+    raise ProjectionError(f"no read model {name!r}; the read models are {names}")
+
+
+def status(settings: Settings, args: argparse.Namespace) -> None:
+    services = Services.open(settings)  # keep a reference: it owns the database connections
+    states = services.runner.states()
+    if args.json:
+        print_json({"projections": states})
+    else:
+        print_table(["name", "version", "generation", "position", "lag", "state"],
+                    [list(s.values()) for s in states])  # fmt: skip
+
+
+def run(settings: Settings, args: argparse.Namespace) -> None:
+    """Follow the ledger in this process (for deployments whose API processes do not)."""
+    services = Services.open(settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print("following the ledger; Ctrl-C to stop", file=sys.stderr)
+    services.runner.run(stop)
+
+
+def rebuild(settings: Settings, args: argparse.Namespace) -> None:
+    """Build the model afresh from position 0 beside the serving build, then switch reads."""
+    services = Services.open(settings)
+    model = _model(args.name)
+    build = services.read_models.start_build(model)
+    first = services.read_models.position(build)
+    started = time.monotonic()
+    print(f"building {build.label} from position {first} (interrupt and rerun to resume)",
+          file=sys.stderr)  # fmt: skip
+
+    def progress(position: int, head: int) -> None:
+        rate = (position - first) / max(time.monotonic() - started, 1e-6)
+        eta = (head - position) / rate if rate else 0.0
+        done = int(30 * position / head) if head else 30
+        print(f"\r[{'#' * done}{'.' * (30 - done)}] {position}/{head} {rate:,.0f} events/s"
+              f" ETA {eta:,.0f}s", end="", file=sys.stderr, flush=True)  # fmt: skip
+
+    try:
+        applied = services.runner.catch_up(only=build, progress=progress)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted at position {services.read_models.position(build)};"
+              " run the same command to resume", file=sys.stderr)  # fmt: skip
+        raise SystemExit(130) from None
+    served = services.read_models.serving(model.name)
+    result = {"build": build.label, "applied": applied, "serving": served and served.label}
+    if args.json:
+        print_json(result)
+    else:
+        print(
+            f"\n{build.label}: {applied} entries applied; reads now come from {result['serving']}"
+        )
+
+
+def diff(settings: Settings, args: argparse.Namespace) -> None:
+    """What the newest build of a model changes against the build before it."""
+    services = Services.open(settings)
+    model = _model(args.name)
+    builds = services.read_models.builds(model.name)
+    if len(builds) < 2:
+        raise ProjectionError(f"{model.name} has one build: nothing to compare yet")
+    old, new = builds[-2], builds[-1]
+    positions = {b.label: services.read_models.position(b) for b in (old, new)}
+    changes = diff_builds(services.read_models, model, old, new)
+    report: dict[str, Any] = {
+        "old": old.label, "new": new.label, "positions": positions,
+        "changes": [{"key": c.key, "change": c.change, "fields": c.fields} for c in changes],
+    }  # fmt: skip
+    if args.json:
+        print_json(report)
+        return
+    print(f"{old.label} ({old.state}, position {positions[old.label]}) ->"
+          f" {new.label} ({new.state}, position {positions[new.label]})")  # fmt: skip
+    if len(set(positions.values())) > 1:
+        print("note: the builds are at different positions; some differences may be progress")
+    print_table(["key", "change", "fields"], [[c.key, c.change, ", ".join(c.fields)]
+                                              for c in changes])  # fmt: skip
+    print(f"{len(changes)} rows differ")
+
+
+def drop(settings: Settings, args: argparse.Namespace) -> None:
+    """Drop the retired builds of a model (the ledger is untouched)."""
+    services = Services.open(settings)
+    retired = [b for b in services.read_models.builds(_model(args.name).name)
+               if b.state == "retired"]  # fmt: skip
+    for build in retired:
+        services.read_models.drop(build)
+    labels = [b.label for b in retired]
+    if args.json:
+        print_json({"dropped": labels})
+    else:
+        print(f"dropped {len(labels)} retired builds: {', '.join(labels) or '-'}")

@@ -1,0 +1,152 @@
+"""Where read models live: their builds' tables, the catalog of builds, and tracking.
+
+Rows and tracking positions are written in one transaction and read in one, so
+an answer's `as_of` is always the prefix its rows reflect. The store is mixed
+into the library's tracking recorder of each database (the two classes below).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from ledger.dialect import POSTGRES, SQLITE, Dialect
+from ledger.views import Doc
+from projections.read_model import Build, ReadModel, Row, Selection
+
+CATALOG_TABLE = """CREATE TABLE IF NOT EXISTS read_model_builds (
+    name TEXT NOT NULL, version INTEGER NOT NULL, generation INTEGER NOT NULL,
+    state TEXT NOT NULL, PRIMARY KEY (name, version, generation))"""
+
+
+class ReadModelStore:
+    datastore: Any
+    sql: Dialect
+
+    if TYPE_CHECKING:  # provided by the library's tracking recorder it is mixed into
+
+        def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
+        def _max_tracking_id(self, application_name: str, c: Any) -> int | None: ...
+        def max_tracking_id(self, application_name: str) -> int | None: ...
+
+    # The catalog of builds.
+
+    def prepare(self, models: Iterable[ReadModel]) -> None:
+        """Make sure every model's current version has a build, starting one where it has not."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(CATALOG_TABLE)
+        for model in models:
+            if not any(b.builds(model) and b.state != "retired" for b in self.builds(model.name)):
+                self.start_build(model)
+
+    def builds(self, name: str | None = None) -> list[Build]:
+        with self.datastore.transaction(commit=False) as c:
+            where, params = ("WHERE name=?", (name,)) if name else ("", ())
+            c.execute(self.sql(f"SELECT * FROM read_model_builds {where}"
+                               " ORDER BY name, version, generation"), params)  # fmt: skip
+            return [Build(r["name"], r["version"], r["generation"], r["state"])
+                    for r in c.fetchall()]  # fmt: skip
+
+    def start_build(self, model: ReadModel) -> Build:
+        """A new, empty build of the model's current version, or the one already building."""
+        same = [b for b in self.builds(model.name) if b.builds(model)]
+        building = [b for b in same if b.state == "building"]
+        if building:
+            return building[-1]
+        build = Build(model.name, model.version, 1 + max((b.generation for b in same), default=0))
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {build.table} (key TEXT PRIMARY KEY, subject TEXT,"
+                " status TEXT, flagged INTEGER NOT NULL, position BIGINT NOT NULL,"
+                " doc TEXT NOT NULL)"
+            )
+            for column in ("status", "flagged"):
+                c.execute(f"CREATE INDEX IF NOT EXISTS {build.table}_{column}"
+                          f" ON {build.table} ({column})")  # fmt: skip
+            c.execute(self.sql("INSERT INTO read_model_builds VALUES (?,?,?,?)"
+                               " ON CONFLICT DO NOTHING"),
+                      (build.name, build.version, build.generation, build.state))  # fmt: skip
+        return build
+
+    def serving(self, name: str) -> Build | None:
+        """The build reads come from: the live one, else the newest one building."""
+        builds = [b for b in self.builds(name) if b.state != "retired"]
+        live = [b for b in builds if b.state == "live"]
+        candidates = live or builds
+        return candidates[-1] if candidates else None
+
+    def promote(self, build: Build) -> None:
+        """Cut reads over to a build that has caught up; the one it replaces is retired."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(self.sql("UPDATE read_model_builds SET state='retired'"
+                               " WHERE name=? AND state='live'"), (build.name,))  # fmt: skip
+            c.execute(
+                self.sql("UPDATE read_model_builds SET state='live'"
+                         " WHERE name=? AND version=? AND generation=?"),
+                (build.name, build.version, build.generation),
+            )  # fmt: skip
+
+    def drop(self, build: Build) -> None:
+        """Forget a retired build: its table goes, the ledger is untouched."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(f"DROP TABLE IF EXISTS {build.table}")
+            c.execute(
+                self.sql("DELETE FROM read_model_builds WHERE name=? AND version=?"
+                         " AND generation=? AND state='retired'"),
+                (build.name, build.version, build.generation),
+            )  # fmt: skip
+
+    # Rows and positions.
+
+    def position(self, build: Build) -> int:
+        return self.max_tracking_id(build.label) or 0
+
+    def write(self, position: int, updates: Mapping[Build, Iterable[Row]]) -> None:
+        """Store the builds' rows and their new tracking position together, or nothing."""
+        with self.datastore.transaction(commit=True) as c:
+            for build, rows in updates.items():
+                upsert = self.sql(
+                    f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE"
+                    " SET subject=excluded.subject, status=excluded.status,"
+                    " flagged=excluded.flagged, position=excluded.position, doc=excluded.doc"
+                )
+                for row in rows:
+                    c.execute(upsert, (row.key, row.subject, row.status, int(row.flagged),
+                                       position, json.dumps(row.doc)))  # fmt: skip
+                self._insert_tracking(c, Tracking(build.label, position))
+
+    def get(self, build: Build, key: str) -> tuple[int, Doc | None]:
+        """The build's position and its document for `key`, read together."""
+        with self.datastore.transaction(commit=False) as c:
+            position = self._max_tracking_id(build.label, c) or 0
+            c.execute(self.sql(f"SELECT doc FROM {build.table} WHERE key=?"), (key,))
+            row = c.fetchone()
+        return position, json.loads(row["doc"]) if row else None
+
+    def select(self, *selections: tuple[Build, Selection]) -> tuple[int, list[list[Doc]]]:
+        """Rows of several builds, read together, and the prefix they all reflect."""
+        positions, results = [], []
+        with self.datastore.transaction(commit=False) as c:
+            for build, selection in selections:
+                positions.append(self._max_tracking_id(build.label, c) or 0)
+                query, params = selection.sql(build)
+                c.execute(self.sql(query), params)
+                results.append([json.loads(r["doc"]) for r in c.fetchall()])
+        return min(positions), results
+
+
+class SQLiteReadModelStore(ReadModelStore, SQLiteTrackingRecorder):
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        super().__init__(datastore)
+        self.sql = SQLITE
+
+
+class PostgresReadModelStore(ReadModelStore, PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        super().__init__(datastore)
+        self.sql = POSTGRES
