@@ -137,7 +137,7 @@ def test_a_rebuild_shows_its_progress(cli_ledger: None, capsys: pytest.CaptureFi
     assert main(["projections", "rebuild", "checks"]) == 0
     captured = capsys.readouterr()
     assert "events/s" in captured.err and "ETA" in captured.err
-    assert "reads come from checks_v1_g2" in captured.out
+    assert "reads now come from checks_v1_g2" in captured.out
 
 
 def test_an_unknown_read_model_is_a_clear_error(
