@@ -76,6 +76,10 @@ def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int 
             "SQLITE_DBNAME": database_url.removeprefix("sqlite:///"),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
+    if pool_size < 1 or pool_size + max_overflow < 2:
+        # Start-up holds one connection for the schema lock while another creates tables.
+        msg = "PostgreSQL needs a pool of at least 2 connections (pool size + max overflow)"
+        raise ValueError(msg)
     url = urlsplit(database_url)
     if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
         msg = "a database URL is sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"

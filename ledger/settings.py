@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.webhook_signature import WebhookSecret
@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         if value <= 0:
             raise ValueError("must be a positive number")
         return value
+
+    @model_validator(mode="after")
+    def _pool_fits_postgres(self) -> Settings:
+        if self.database_url.startswith("postgres") and self.pool_size + self.pool_max_overflow < 2:
+            msg = "LEDGER_POOL_SIZE + LEDGER_POOL_MAX_OVERFLOW must be at least 2 on PostgreSQL"
+            raise ValueError(msg)
+        return self
 
     @field_validator("pool_max_overflow")
     @classmethod

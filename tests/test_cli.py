@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ledger.application import persistence_env
 from ledger.cli import main
 from ledger.settings import Settings, load_credentials
 from tests.conftest import FIXTURES
@@ -156,3 +157,30 @@ def test_a_bad_token_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
     with pytest.raises(ValueError, match="token:role"):
         load_credentials(Settings(), generate=True)
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("LEDGER_DATABASE_URL", "mysql://db", "sqlite:///PATH or postgresql://"),
+    ("LEDGER_MAX_BODY_BYTES", "0", "positive"),
+    ("LEDGER_POOL_SIZE", "1", "at least 2"),
+])  # fmt: skip
+def test_bad_settings_are_clear_errors(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("LEDGER_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/x")
+    monkeypatch.setenv("LEDGER_POOL_MAX_OVERFLOW", "0")
+    monkeypatch.setenv(variable, value)
+    assert main(["status", "anyone"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_database_urls_become_library_settings() -> None:
+    env = persistence_env("postgresql://ann:p%40ss@db.internal:5433/ledger", pool_size=3)
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"], env["POSTGRES_USER"]) == (
+        "db.internal", "5433", "ann")  # fmt: skip
+    assert (env["POSTGRES_PASSWORD"], env["POSTGRES_DBNAME"], env["POSTGRES_POOL_SIZE"]) == (
+        "p@ss", "ledger", "3")  # fmt: skip
+    assert persistence_env("sqlite:///var/x.db")["SQLITE_DBNAME"] == "var/x.db"
+    with pytest.raises(ValueError, match="a database URL is"):
+        persistence_env("postgresql://host-only")
