@@ -1,10 +1,10 @@
-"""The ledger's read models: subject status, sessions, checks, cases and documents.
-
-The review queue (sessions pending review, open cases) and the alerts
-(monitoring hits, restricted subjects) are queries over these tables.
+"""The ledger's read models: subject status, sessions, checks, cases and documents,
+and what needs attention: the review queue and the alerts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ledger import reads
 from ledger.history import AsOf, History
@@ -105,9 +105,65 @@ class SessionModel(ReadModel):
         return Row(key, doc["subject"], doc["status"], False, doc)
 
 
+class AttentionModel(ReadModel):
+    """Rows of other read models that need someone's attention, under one name and version.
+
+    Each part is another model and the test of its rows; a row's `status` names
+    its part and `flagged` says whether it needs attention now.
+    """
+
+    kind = "attention"
+    parts: dict[str, tuple[ReadModel, Callable[[Row], bool]]]
+
+    def touched_keys(self, batch: Batch) -> set[str]:
+        return {f"{part}:{key}" for part, (model, _) in self.parts.items()
+                for key in model.touched_keys(batch)}  # fmt: skip
+
+    def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
+        part, _, inner = key.partition(":")
+        model, needs_attention = self.parts[part]
+        row = model.compute(history, inner, as_of)
+        return Row(key, row.subject, part, needs_attention(row), row.doc) if row else None
+
+    def rows_as_of(self, history: History, as_of: AsOf) -> list[Row]:
+        return [row for part, (model, _) in self.parts.items()
+                for key in sorted(history.keys_seen(model.kind, as_of))
+                if (row := self.compute(history, f"{part}:{key}", as_of))]  # fmt: skip
+
+
+class ReviewQueueModel(AttentionModel):
+    """Sessions pending manual review and cases not yet decided."""
+
+    name = "review_queue"
+    version = 1
+
+    def __init__(self, sessions: ReadModel, cases: ReadModel) -> None:
+        self.parts = {
+            "session": (sessions, lambda row: row.status == "pending_review"),
+            "case": (cases, lambda row: row.status == "open"),
+        }
+
+
+class AlertsModel(AttentionModel):
+    """Checks whose monitoring hits are still open, and restricted subjects."""
+
+    name = "alerts"
+    version = 1
+
+    def __init__(self, checks: ReadModel, subjects: ReadModel) -> None:
+        self.parts = {
+            "check": (checks, lambda row: row.flagged),
+            "subject": (subjects, lambda row: row.flagged),
+        }
+
+
 SUBJECT_STATUS = SubjectStatusModel()
 SESSIONS = SessionModel()
 CHECKS = CheckModel()
 CASES = CaseModel()
 DOCUMENTS = DocumentModel()
-READ_MODELS: list[ReadModel] = [SUBJECT_STATUS, SESSIONS, CHECKS, CASES, DOCUMENTS]
+REVIEW_QUEUE = ReviewQueueModel(SESSIONS, CASES)
+ALERTS = AlertsModel(CHECKS, SUBJECT_STATUS)
+READ_MODELS: list[ReadModel] = [
+    SUBJECT_STATUS, SESSIONS, CHECKS, CASES, DOCUMENTS, REVIEW_QUEUE, ALERTS,
+]  # fmt: skip

@@ -375,7 +375,8 @@ def test_pep_hits_raise_aml_status_but_do_not_restrict(client: LedgerClient) -> 
 def test_projections_report_lag_until_caught_up(client: LedgerClient) -> None:
     head = populate(client)
     before = client.read("/projections", role="admin").json()["projections"]
-    names = {"subject_status", "sessions", "checks", "cases", "documents"}
+    names = {"subject_status", "sessions", "checks", "cases", "documents", "review_queue",
+             "alerts"}  # fmt: skip
     assert {p["name"] for p in before} == names
     assert all(p["lag"] > 0 and p["state"] != "live" for p in before)
     after = client.caught_up().read("/projections", role="admin").json()["projections"]

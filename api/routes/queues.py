@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from api.dependencies import AsOfPoint, Auditor, ServicesDep
 from api.reading import read_many
 from api.schemas import Alerts, ReviewQueue
-from projections.models import CASES, CHECKS, SESSIONS, SUBJECT_STATUS
+from projections.models import ALERTS, REVIEW_QUEUE
 from projections.read_model import Selection
 
 router = APIRouter(tags=["queues"])
@@ -19,7 +19,10 @@ router = APIRouter(tags=["queues"])
 def review_queue(services: ServicesDep, _: Auditor, point: AsOfPoint) -> dict[str, Any]:
     """Sessions pending manual review and cases not yet decided."""
     as_of, (sessions, cases) = read_many(
-        services, point, Selection(SESSIONS, status="pending_review"), Selection(CASES, "open")
+        services,
+        point,
+        Selection(REVIEW_QUEUE, status="session", flagged=True),
+        Selection(REVIEW_QUEUE, status="case", flagged=True),
     )
     return {"as_of": as_of, "sessions": sessions, "cases": cases}
 
@@ -28,6 +31,9 @@ def review_queue(services: ServicesDep, _: Auditor, point: AsOfPoint) -> dict[st
 def alerts(services: ServicesDep, _: Auditor, point: AsOfPoint) -> dict[str, Any]:
     """Checks whose monitoring found hits that are still open, and restricted subjects."""
     as_of, (hits, restricted) = read_many(
-        services, point, Selection(CHECKS, flagged=True), Selection(SUBJECT_STATUS, flagged=True)
+        services,
+        point,
+        Selection(ALERTS, status="check", flagged=True),
+        Selection(ALERTS, status="subject", flagged=True),
     )
     return {"as_of": as_of, "monitoring_hits": hits, "restricted_subjects": restricted}
