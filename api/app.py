@@ -7,7 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.persistence import DataError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -47,6 +47,12 @@ def create_app(services: Services, *, follow_projections: bool = True) -> FastAP
     app.state.services = services
     for module in (webhooks, subjects, entities, queues, operations):
         app.include_router(module.router)
+
+    @app.exception_handler(DataError)
+    async def unstorable_input(request: Request, error: DataError) -> JSONResponse:
+        """The database refused a value from the request (e.g. a NUL character in a path)."""
+        return JSONResponse({"detail": "the request holds a value the store cannot hold"},
+                            status_code=422)  # fmt: skip
 
     @app.exception_handler(PersistenceError)
     @app.exception_handler(LedgerBusy)

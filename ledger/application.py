@@ -7,7 +7,11 @@ make the append atomic, ordered and deduplicated.
 
 from __future__ import annotations
 
+import fcntl
+import itertools
+import random
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +22,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import Environment, EnvType, get_topic
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
 from domain.entries import LedgerEntry
@@ -30,8 +34,8 @@ from ledger.index import IndexedPostgresRecorder, IndexedSQLiteRecorder, IndexEn
 from ledger.quarantine import Quarantine
 from ledger.views import Doc
 
-# Optimistic-concurrency conflicts (two writers on one stream) are retried this often.
-MAX_APPEND_ATTEMPTS = 20
+# Optimistic-concurrency conflicts (writers on one stream) are retried, with backoff, this long.
+APPEND_DEADLINE_SECONDS = 10.0
 
 
 class LedgerBusy(Exception):
@@ -75,6 +79,7 @@ def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int 
             "APPLICATION_RECORDER_TOPIC": get_topic(IndexedSQLiteRecorder),
             "SQLITE_DBNAME": database_url.removeprefix("sqlite:///"),
             "SQLITE_LOCK_TIMEOUT": "30",
+            "CREATE_TABLE": "n",  # created once, under a lock, by `Ledger.__init__`
         }
     if pool_size < 1 or pool_size + max_overflow < 2:
         # Start-up holds one connection for the schema lock while another creates tables.
@@ -83,6 +88,9 @@ def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int 
     url = urlsplit(database_url)
     if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
         msg = "a database URL is sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
+        raise ValueError(msg)
+    if url.query:
+        msg = "options in the database URL are not read: set them as PG* variables (PGSSLMODE=...)"
         raise ValueError(msg)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -96,6 +104,8 @@ def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int 
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",  # a connection that died with the server is replaced
+        "POSTGRES_LOCK_TIMEOUT": "10",  # a writer stuck holding the append lock cannot stall all
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "n",  # created once, under a lock, by `Ledger.__init__`
     }
 
@@ -109,6 +119,11 @@ class Ledger(Application[UUID]):
 
     name = "ledger"
 
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the settings the ledger gives: library variables in the process environment
+        (POSTGRES_SCHEMA, POSTGRES_ENABLE_DB_FUNCTIONS, ...) would bypass the index."""
+        return Environment(name, dict(env or {}))
+
     def __init__(self, env: dict[str, str]) -> None:
         # Appends load their stream from the cache, fast-forwarded from the store.
         super().__init__({"AGGREGATE_CACHE_MAXSIZE": "10000", **env})
@@ -117,9 +132,9 @@ class Ledger(Application[UUID]):
         self.datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         self.history = History(self.datastore, self.sql, self.mapper, self.repository)
         self.quarantine = Quarantine(self.datastore, self.sql)
+        self._sqlite_path = env.get("SQLITE_DBNAME", "")
         with self.schema_lock():
-            if postgres:
-                self.recorder.create_table()  # type: ignore[attr-defined]
+            self.recorder.create_table()  # type: ignore[attr-defined]
             self.quarantine.create_table()
         self._append_lock = threading.Lock()
 
@@ -130,9 +145,15 @@ class Ledger(Application[UUID]):
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
-        """Serialise table creation across processes starting at once (PostgreSQL)."""
+        """Serialise table creation across processes starting at once."""
         if self.sql is not POSTGRES:
-            yield  # SQLite serialises DDL itself
+            # A lock file beside the database: SQLite refuses a journal-mode change under load.
+            with open(f"{self._sqlite_path}.lock", "a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
             return
         with self.datastore.get_connection() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_KEY,))
@@ -156,10 +177,13 @@ class Ledger(Application[UUID]):
             delivery.webhook_id,
         )
         stream_class = STREAM_CLASSES[stream.type]
-        for _ in range(MAX_APPEND_ATTEMPTS):
+        deadline = time.monotonic() + APPEND_DEADLINE_SECONDS
+        for attempt in itertools.count():
             existing = self.history.position_of(delivery.idempotency_key)
             if existing is not None:
                 return Duplicate(existing)
+            if attempt and time.monotonic() > deadline:
+                break
             with self._append_lock:
                 aggregate = self._load(stream_class, stream.id)
                 facts = {
@@ -173,9 +197,10 @@ class Ledger(Application[UUID]):
                     aggregate.record(**facts)
                 try:
                     recordings = self.save(aggregate, index_entries=[entry])
+                    return Recorded(recordings[0].notification.id)
                 except IntegrityError:
-                    continue  # a duplicate or a concurrent append to the stream: look again
-            return Recorded(recordings[0].notification.id)
+                    pass  # a duplicate, or a concurrent append to the stream: look again
+            time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))  # let the others commit
         msg = f"could not append to stream {stream.type}/{stream.key}: too much contention"
         raise LedgerBusy(msg)
 

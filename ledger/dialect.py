@@ -17,10 +17,15 @@ class Dialect:
     position_column: str
     placeholder: str
     blob: str
+    snapshot: str  # first statement of a read transaction that must see one commit
+    binary_order: str  # code-point order, as Python sorts, whatever the database's collation
 
     def __call__(self, sql: str) -> str:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
 
-SQLITE = Dialect("sqlite", "stored_events", "rowid", "?", "BLOB")
-POSTGRES = Dialect("postgres", "ledger_events", "notification_id", "%s", "BYTEA")
+SQLITE = Dialect("sqlite", "stored_events", "rowid", "?", "BLOB", "", "")
+POSTGRES = Dialect(
+    "postgres", "ledger_events", "notification_id", "%s", "BYTEA",
+    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", ' COLLATE "C"',
+)  # fmt: skip

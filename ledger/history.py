@@ -186,13 +186,13 @@ class History:
             "SELECT DISTINCT other.subject AS subject FROM identity_refs mine"
             " JOIN identity_refs other ON other.identity_id = mine.identity_id"
             " WHERE mine.subject=? AND mine.position<=? AND other.position<=?"
-            " AND other.subject<>? ORDER BY other.subject",
+            " AND other.subject<>?",
             subject,
             as_of.position,
             as_of.position,
             subject,
         )
-        return [row["subject"] for row in rows]
+        return sorted(row["subject"] for row in rows)
 
     # Sessions and streams.
 

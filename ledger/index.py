@@ -168,19 +168,19 @@ class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
 class IndexedPostgresRecorder(PostgresApplicationRecorder):
     """The library's PostgreSQL recorder, plus the ledger index in the same transaction.
 
-    The library takes an EXCLUSIVE lock on the events table for every insert, so
+    Every append takes the library's EXCLUSIVE lock on the events table, so
     positions commit in order (readers never skip a gap) and the index's clock
-    and link learning see every earlier entry.
+    and link learning see every earlier entry. The insert and the index share one
+    plain transaction: any error, the server's or ours, rolls both back.
     """
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.sql_create_statements.extend(SQL(statement).format() for statement in INDEX_TABLES)
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert positions is not None
-        write_index(curs, POSTGRES, positions, stored_events, kwargs.get("index_entries", ()))
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
+            positions = [row["notification_id"] for row in curs.fetchall()]
+            write_index(curs, POSTGRES, positions, stored_events, kwargs.get("index_entries", ()))
         return positions

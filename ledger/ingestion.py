@@ -48,9 +48,12 @@ def _storable_problem(value: Any, depth: int = 0) -> str | None:
         return f"nested deeper than {MAX_NESTING} levels"
     if isinstance(value, float) and not math.isfinite(value):
         return "a number too large to represent"
-    children = (
-        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    )
+    if isinstance(value, str) and "\x00" in value:
+        return "a NUL character in a string"
+    if isinstance(value, dict):
+        children = [*value.keys(), *value.values()]
+    else:
+        children = value if isinstance(value, list) else []
     for child in children:
         problem = _storable_problem(child, depth + 1)
         if problem:

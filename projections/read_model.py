@@ -100,7 +100,7 @@ class Selection:
             self.flagged is None or row.flagged == self.flagged
         )
 
-    def sql(self, build: Build) -> tuple[str, tuple[Any, ...]]:
+    def sql(self, build: Build, order: str = "") -> tuple[str, tuple[Any, ...]]:
         clauses: list[str] = []
         params: list[Any] = []
         if self.status is not None:
@@ -110,4 +110,4 @@ class Selection:
             clauses.append("flagged=?")
             params.append(int(self.flagged))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return f"SELECT doc FROM {build.table}{where} ORDER BY key", tuple(params)
+        return f"SELECT doc FROM {build.table}{where} ORDER BY key{order}", tuple(params)

@@ -32,7 +32,6 @@ class ReadModelStore:
 
         def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
         def _max_tracking_id(self, application_name: str, c: Any) -> int | None: ...
-        def max_tracking_id(self, application_name: str) -> int | None: ...
 
     # The catalog of builds.
 
@@ -103,8 +102,14 @@ class ReadModelStore:
 
     # Rows and positions.
 
+    def _snapshot(self, c: Any) -> None:
+        """Make the rest of this read transaction see one commit, positions and rows alike."""
+        if self.sql.snapshot:
+            c.execute(self.sql.snapshot)
+
     def position(self, build: Build) -> int:
-        return self.max_tracking_id(build.label) or 0
+        with self.datastore.transaction(commit=False) as c:
+            return self._max_tracking_id(build.label, c) or 0
 
     def write(self, position: int, updates: Mapping[Build, Iterable[Row]]) -> None:
         """Store the builds' rows and their new tracking position together, or nothing."""
@@ -123,6 +128,7 @@ class ReadModelStore:
     def get(self, build: Build, key: str) -> tuple[int, Doc | None]:
         """The build's position and its document for `key`, read together."""
         with self.datastore.transaction(commit=False) as c:
+            self._snapshot(c)
             position = self._max_tracking_id(build.label, c) or 0
             c.execute(self.sql(f"SELECT doc FROM {build.table} WHERE key=?"), (key,))
             row = c.fetchone()
@@ -132,9 +138,10 @@ class ReadModelStore:
         """Rows of several builds, read together, and the prefix they all reflect."""
         positions, results = [], []
         with self.datastore.transaction(commit=False) as c:
+            self._snapshot(c)
             for build, selection in selections:
                 positions.append(self._max_tracking_id(build.label, c) or 0)
-                query, params = selection.sql(build)
+                query, params = selection.sql(build, self.sql.binary_order)
                 c.execute(self.sql(query), params)
                 results.append([json.loads(r["doc"]) for r in c.fetchall()])
         return min(positions), results

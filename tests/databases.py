@@ -43,9 +43,13 @@ def require_postgres() -> None:
     pytest.skip(problem)
 
 
-def empty_postgres_database(name: str = "ledger_tests") -> str:
-    """The URL of database `name`, created if missing and emptied of every table."""
+def empty_postgres_database(name: str = "") -> str:
+    """The URL of database `name`, created if missing and emptied of every table.
+
+    By default each test run has a database of its own, so runs never collide.
+    """
     require_postgres()
+    name = name or f"ledger_tests_{os.getpid()}"
     with psycopg.connect(_url("postgres"), autocommit=True) as admin:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname=%s", (name,)).fetchone():
             admin.execute(f'CREATE DATABASE "{name}"')

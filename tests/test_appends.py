@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
+from domain.aggregates import Check
 from ledger.application import Duplicate, Ledger, Recorded
 from ledger.ingestion import ingest
 from tests.databases import NewDatabase
@@ -15,15 +18,15 @@ def session_event(n: int) -> bytes:
                        "external_ref": "u1", "idempotency_key": f"k{n}"}).encode()  # fmt: skip
 
 
-def test_two_ledger_processes_on_one_database_record_every_delivery_once(
+def test_four_ledger_processes_on_one_stream_record_every_delivery_once(
     new_database: NewDatabase,
 ) -> None:
-    """Each `Ledger` has its own lock and cache, as two server processes would."""
+    """Each `Ledger` has its own lock and cache, as four server processes would."""
     url = new_database()
-    writers = [Ledger.open(url), Ledger.open(url)]
+    writers = [Ledger.open(url) for _ in range(4)]
     bodies = [session_event(n) for n in range(60)] * 2  # every delivery twice
-    with ThreadPoolExecutor(8) as pool:
-        outcomes = list(pool.map(lambda i: ingest(writers[i % 2], bodies[i], None),
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(lambda i: ingest(writers[i % 4], bodies[i], None),
                                  range(len(bodies))))  # fmt: skip
     recorded = [o.position for o in outcomes if isinstance(o, Recorded)]
     duplicates = [o for o in outcomes if isinstance(o, Duplicate)]
@@ -50,3 +53,12 @@ def test_a_body_is_served_back_exactly_as_sent(ledger: Ledger) -> None:
     timeline = ledger.timeline("u1", ledger.as_of())
     assert timeline is not None
     assert [e.payload for e in timeline] == [tricky, follow_up]
+
+
+def test_an_append_whose_index_fails_stores_nothing(ledger: Ledger) -> None:
+    stream = Check(key="c1", event_type="check.completed", idempotency_key="k", body="{}")
+    with pytest.raises(ValueError, match="index entry"):
+        ledger.save(stream, index_entries=[])  # no index entry for the event: refused
+    with ledger.datastore.transaction(commit=False) as c:
+        c.execute(f"SELECT count(*) AS n FROM {ledger.sql.events_table}")
+        assert c.fetchone()["n"] == 0

@@ -325,6 +325,8 @@ def test_routed_unknown_events_show_in_the_subject_timeline(client: LedgerClient
 ODD_BUT_VALID = {
     "nested_300_deep": "[" * 300 + "]" * 300,
     "number_beyond_float_range": "1e999",
+    "nul_in_a_string": '"a\\u0000b"',
+    "nul_in_a_key": '{"a\\u0000b": 1}',
 }
 
 

@@ -397,3 +397,9 @@ def test_auditors_see_personal_data_masked_officers_see_it(client: LedgerClient)
     as_officer = client.read("/subjects/user_456/timeline", role="officer").json()
     assert as_auditor["result"]["extracted_data"]["first_name"] == "[masked]"
     assert as_officer["events"][0]["payload"]["result"]["extracted_data"]["first_name"] == "Jane"
+
+
+def test_a_nul_character_in_a_path_is_not_a_server_error(client: LedgerClient) -> None:
+    populate(client)
+    assert client.read("/subjects/a%00b/timeline").status_code in (404, 422)
+    assert client.read("/subjects/a%00b/status", as_of="1").status_code in (404, 422)

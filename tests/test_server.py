@@ -8,6 +8,7 @@ fold of that prefix, and the live answer must equal the as-of answer at the head
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +37,7 @@ def served(
 ) -> Iterator[LedgerServer]:
     folder: Path = tmp_path_factory.mktemp("server")
     if request.param == "postgres":
-        database_url = empty_postgres_database("ledger_tests_server")
+        database_url = empty_postgres_database(f"ledger_tests_server_{os.getpid()}")
     else:
         database_url = f"sqlite:///{folder / 'ledger.db'}"
     served = LedgerServer(database_url, folder).start()
