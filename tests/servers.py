@@ -30,24 +30,32 @@ def free_port() -> int:
 class LedgerServer:
     """One `ledger serve` process on its own port, signed like Verifa, read like an admin."""
 
-    def __init__(self, database_url: str, folder: Path, *, workers: int = 1) -> None:
+    def __init__(
+        self, database_url: str, folder: Path, *, workers: int = 1, projections: bool = True
+    ) -> None:
         self.database_url = database_url
         self.folder = folder
         self.workers = workers
+        self.projections = projections
         self.port = free_port()
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> LedgerServer:
-        env = {
+    def environment(self) -> dict[str, str]:
+        return {
             **os.environ,
             "LEDGER_DATABASE_URL": self.database_url,
             "LEDGER_DATA_DIR": str(self.folder),
             "LEDGER_WEBHOOK_SECRETS": str(SECRET),
             "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
         }
+
+    def start(self) -> LedgerServer:
+        env = self.environment()
         command = [sys.executable, "-m", "ledger.cli", "serve", "--port", str(self.port),
                    "--workers", str(self.workers)]  # fmt: skip
+        if not self.projections:
+            command.append("--no-projections")
         self.process = subprocess.Popen(
             command, env=env, cwd=self.folder, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,
@@ -81,10 +89,13 @@ class LedgerServer:
         return self.client.post("/webhooks/verifa", content=body,
                                 headers=signed_headers(SECRET, body))  # fmt: skip
 
+    def lag(self) -> int:
+        states = self.client.get("/projections", headers=ADMIN).json()["projections"]
+        return max(state["lag"] for state in states if state["state"] != "retired")
+
     def wait_for_projections(self) -> None:
         for _ in range(200):
-            states = self.client.get("/projections", headers=ADMIN).json()["projections"]
-            if all(state["lag"] == 0 for state in states):
+            if self.lag() == 0:
                 return
             time.sleep(0.05)
         raise AssertionError("projections did not catch up")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -180,3 +181,26 @@ def test_processes_starting_at_once_create_the_tables_once(new_database: NewData
     ledger = Ledger.open(url)
     assert ledger.as_of().position == 0
     ledger.close()
+
+
+def test_projections_can_run_in_a_worker_process_of_their_own(
+    database_url: str, tmp_path: Path
+) -> None:
+    server = LedgerServer(database_url, tmp_path, projections=False).start()
+    worker = None
+    try:
+        for n in range(5):
+            assert server.deliver(session_created(f"s{n}", f"idk-{n}", "u1")).status_code == 200
+        time.sleep(0.5)
+        assert server.lag() == 5  # nobody follows the ledger yet
+        worker = subprocess.Popen([sys.executable, "-m", "ledger.cli", "projections", "run"],
+                                  env=server.environment(), cwd=tmp_path,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        server.wait_for_projections()
+        live = server.client.get("/subjects/u1/status", headers=AUDITOR).json()
+        assert len(live["sessions"]) == 5
+    finally:
+        if worker:
+            worker.terminate()
+            assert worker.wait(timeout=15) == 0  # stops cleanly on SIGTERM
+        server.stop()
