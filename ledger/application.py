@@ -17,12 +17,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
-from eventsourcing.utils import Environment, EnvType, get_topic
+from eventsourcing.utils import Environment, EnvType
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
 from domain.entries import LedgerEntry
@@ -30,8 +29,9 @@ from domain.routing import route
 from ledger import reads
 from ledger.dialect import POSTGRES, SQLITE
 from ledger.history import AsOf, History
-from ledger.index import IndexedPostgresRecorder, IndexedSQLiteRecorder, IndexEntry
+from ledger.index import IndexedPostgresRecorder, IndexEntry
 from ledger.quarantine import Quarantine
+from ledger.stores import persistence_env
 from ledger.views import Doc
 
 # Optimistic-concurrency conflicts (writers on one stream) are retried, with backoff, this long.
@@ -68,46 +68,6 @@ class Duplicate:
 
     position: int
     status: ClassVar[str] = "duplicate"
-
-
-def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int = 10
-                    ) -> dict[str, str]:  # fmt: skip
-    """The `eventsourcing` settings for `sqlite:///PATH` or `postgresql://USER:PASS@HOST:PORT/DB`."""
-    if database_url.startswith("sqlite:///"):
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "APPLICATION_RECORDER_TOPIC": get_topic(IndexedSQLiteRecorder),
-            "SQLITE_DBNAME": database_url.removeprefix("sqlite:///"),
-            "SQLITE_LOCK_TIMEOUT": "30",
-            "CREATE_TABLE": "n",  # created once, under a lock, by `Ledger.__init__`
-        }
-    if pool_size < 1 or pool_size + max_overflow < 2:
-        # Start-up holds one connection for the schema lock while another creates tables.
-        msg = "PostgreSQL needs a pool of at least 2 connections (pool size + max overflow)"
-        raise ValueError(msg)
-    url = urlsplit(database_url)
-    if url.scheme not in ("postgresql", "postgres") or not url.path.strip("/"):
-        msg = "a database URL is sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DBNAME"
-        raise ValueError(msg)
-    if url.query:
-        msg = "options in the database URL are not read: set them as PG* variables (PGSSLMODE=...)"
-        raise ValueError(msg)
-    return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "APPLICATION_RECORDER_TOPIC": get_topic(IndexedPostgresRecorder),
-        "POSTGRES_DBNAME": unquote(url.path.strip("/")),
-        "POSTGRES_HOST": url.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(url.port or 5432),
-        "POSTGRES_USER": unquote(url.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(url.password or ""),
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-        "POSTGRES_CONNECT_TIMEOUT": "5",
-        "POSTGRES_PRE_PING": "y",  # a connection that died with the server is replaced
-        "POSTGRES_LOCK_TIMEOUT": "10",  # a writer stuck holding the append lock cannot stall all
-        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-        "CREATE_TABLE": "n",  # created once, under a lock, by `Ledger.__init__`
-    }
 
 
 # Any number that is the same in every process: the key of the schema-creation lock.

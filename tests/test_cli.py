@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger.application import persistence_env
 from ledger.cli import main
 from ledger.settings import Settings, load_credentials
+from ledger.stores import persistence_env
 from tests.conftest import FIXTURES
 from tests.databases import NewDatabase
 
