@@ -15,7 +15,7 @@ from ledger.application import Ledger
 from ledger.services import Services
 from ledger.settings import Credentials, Settings
 from ledger.webhook_signature import WebhookSecret, signed_headers
-from tests.databases import STORES, NewDatabase, fresh_database_url
+from tests.databases import STORES, NewDatabase, drop_run_databases, fresh_database_url
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = WebhookSecret(b"test-secret-0123456789abcdef0123")
@@ -27,6 +27,10 @@ def seed_examples() -> list[dict[str, Any]]:
     """One payload per Verifa event type, as in Verifa's tutorial."""
     lines = (FIXTURES / "seed-examples.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines if line.strip()]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_run_databases()
 
 
 @pytest.fixture(params=STORES)

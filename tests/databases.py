@@ -7,6 +7,7 @@ elsewhere those tests are skipped with a message saying why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from functools import cache
@@ -68,3 +69,15 @@ def fresh_database_url(store: str, folder: Path) -> str:
 
 
 NewDatabase = Callable[[], str]  # makes a fresh database of the store under test
+
+
+def drop_run_databases() -> None:
+    """Remove this run's databases, if the server is there (called when the run ends)."""
+    if _server_problem() is not None:
+        return
+    with (
+        contextlib.suppress(psycopg.Error),
+        psycopg.connect(_url("postgres"), autocommit=True) as admin,
+    ):
+        for prefix in ("ledger_tests_", "ledger_tests_server_"):
+            admin.execute(f'DROP DATABASE IF EXISTS "{prefix}{os.getpid()}" WITH (FORCE)')
