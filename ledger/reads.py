@@ -8,8 +8,9 @@ answer is shaped as the read API serves it; None means nothing was visible yet.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from domain.aggregates import Case, Check, Document
+from domain.aggregates import Case, Check, Document, LedgerStream
 from domain.entries import StreamKey
 from domain.subject import fold_session, fold_subject
 from ledger.history import AsOf, History
@@ -36,28 +37,47 @@ def session_state(history: History, session_id: str, as_of: AsOf) -> Doc | None:
     )
 
 
+def _stream_entity(
+    history: History,
+    stream: StreamKey,
+    as_of: AsOf,
+    state_of: Callable[[LedgerStream], Any],
+    view: Callable[[Any, str | None], Doc],
+) -> Doc | None:
+    """The state an entity's aggregate had at the prefix, with its subject then, or None."""
+    aggregate = history.stream_as_of(stream, as_of)
+    state = state_of(aggregate) if aggregate is not None else None
+    return None if state is None else view(state, history.stream_subject(stream, as_of))
+
+
 def check_state(history: History, check_id: str, as_of: AsOf) -> Doc | None:
-    stream = StreamKey("check", check_id)
-    check = history.stream_as_of(stream, as_of)
-    if not isinstance(check, Check) or check.screening is None:
-        return None
-    return check_view(check.screening, history.stream_subject(stream, as_of))
+    return _stream_entity(
+        history,
+        StreamKey("check", check_id),
+        as_of,
+        lambda a: a.screening if isinstance(a, Check) else None,
+        check_view,
+    )
 
 
 def case_state(history: History, case_id: str, as_of: AsOf) -> Doc | None:
-    stream = StreamKey("case", case_id)
-    case = history.stream_as_of(stream, as_of)
-    if not isinstance(case, Case) or case.review is None:
-        return None
-    return case_view(case.review, history.stream_subject(stream, as_of))
+    return _stream_entity(
+        history,
+        StreamKey("case", case_id),
+        as_of,
+        lambda a: a.review if isinstance(a, Case) else None,
+        case_view,
+    )
 
 
 def document_state(history: History, document_id: str, as_of: AsOf) -> Doc | None:
-    stream = StreamKey("document", document_id)
-    document = history.stream_as_of(stream, as_of)
-    if not isinstance(document, Document) or document.details is None:
-        return None
-    return document_view(document.details, history.stream_subject(stream, as_of))
+    return _stream_entity(
+        history,
+        StreamKey("document", document_id),
+        as_of,
+        lambda a: a.details if isinstance(a, Document) else None,
+        document_view,
+    )
 
 
 ENTITY_READS: dict[str, Callable[[History, str, AsOf], Doc | None]] = {
