@@ -7,13 +7,13 @@ learned through a `LinkBook`, the ledger's memory of ties, in position order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
 from domain.entries import StreamKey, text_field
 
-__all__ = ["LinkBook", "learn_links", "route"]
+__all__ = ["LinkBook", "LinkRules", "learn_links", "route"]
 
 # The id field of each family's own aggregate.
 _FAMILY_STREAMS: dict[str, tuple[str, str]] = {
@@ -72,6 +72,10 @@ class LinkBook(Protocol):
     def tie_session(self, session_id: str, subject: str) -> None: ...
     def note_mention(self, stream: UUID, session_id: str) -> None: ...
     def note_identity(self, identity_id: str, subject: str) -> None: ...
+
+
+# How a delivery's links are learned; the `subject_links` projection's version names a set of rules.
+LinkRules = Callable[[LinkBook, StreamKey, Mapping[str, Any]], None]
 
 
 def learn_links(book: LinkBook, stream: StreamKey, payload: Mapping[str, Any]) -> None:

@@ -25,7 +25,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
 from domain.entries import LedgerEntry
-from domain.routing import route
+from domain.routing import LinkRules, learn_links, route
 from ledger import reads
 from ledger.dialect import POSTGRES, SQLITE
 from ledger.history import AsOf, History
@@ -84,9 +84,10 @@ class Ledger(Application[UUID]):
         (POSTGRES_SCHEMA, POSTGRES_ENABLE_DB_FUNCTIONS, ...) would bypass the index."""
         return Environment(name, dict(env or {}))
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], link_rules: LinkRules = learn_links) -> None:
         # Appends load their stream from the cache, fast-forwarded from the store.
         super().__init__({"AGGREGATE_CACHE_MAXSIZE": "10000", **env})
+        self.recorder.link_rules = link_rules  # type: ignore[attr-defined]
         postgres = isinstance(self.recorder, IndexedPostgresRecorder)
         self.sql = POSTGRES if postgres else SQLITE
         self.datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
@@ -99,9 +100,17 @@ class Ledger(Application[UUID]):
         self._append_lock = threading.Lock()
 
     @classmethod
-    def open(cls, database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Ledger:
+    def open(
+        cls,
+        database_url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        link_rules: LinkRules = learn_links,
+    ) -> Ledger:
         """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
-        return cls(persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow))
+        env = persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
+        return cls(env, link_rules)
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:

@@ -15,18 +15,22 @@ from ledger.tables import print_json, print_table
 from projections.diff import diff_builds
 from projections.models import READ_MODELS
 from projections.read_model import ReadModel
+from projections.subject_links import SUBJECT_LINKS
 
 
 class ProjectionError(Exception):
     """A user error about a read model, printed without a traceback."""
 
 
-def _model(name: str) -> ReadModel:
+def _model(name: str) -> ReadModel | None:
+    """The read model called `name`; None for the links index."""
     for model in READ_MODELS:
         if model.name == name:
             return model
-    names = ", ".join(m.name for m in READ_MODELS)
-    raise ProjectionError(f"no read model {name!r}; the read models are {names}")
+    if name == SUBJECT_LINKS.name:
+        return None
+    names = ", ".join([SUBJECT_LINKS.name, *(m.name for m in READ_MODELS)])
+    raise ProjectionError(f"no projection {name!r}; the projections are {names}")
 
 
 def status(settings: Settings, args: argparse.Namespace) -> None:
@@ -53,7 +57,9 @@ def rebuild(settings: Settings, args: argparse.Namespace) -> None:
     """Build the model afresh from position 0 beside the serving build, then switch reads."""
     services = Services.open(settings)
     model = _model(args.name)
-    build = services.read_models.start_build(model)
+    links = services.runner.links
+    assert links is not None
+    build = links.start_build() if model is None else services.read_models.start_build(model)
     first = services.read_models.position(build)
     started = time.monotonic()
     print(f"building {build.label} from position {first} (interrupt and rerun to resume)",
@@ -72,7 +78,13 @@ def rebuild(settings: Settings, args: argparse.Namespace) -> None:
         print(f"\ninterrupted at position {services.read_models.position(build)};"
               " run the same command to resume", file=sys.stderr)  # fmt: skip
         raise SystemExit(130) from None
-    served = services.read_models.serving(model.name)
+    restarted = [b.label for b in services.read_models.builds() if b.state == "building"]
+    if model is None and restarted:  # new links rules: the read models rebuild through them
+        print(f"\nrebuilding the read models through the new links: {', '.join(restarted)}",
+              file=sys.stderr)  # fmt: skip
+        first, started = 0, time.monotonic()
+        applied += services.runner.catch_up(progress=progress)
+    served = services.read_models.serving(args.name)
     result = {"build": build.label, "applied": applied, "serving": served and served.label}
     if args.json:
         print_json(result)
@@ -86,12 +98,16 @@ def diff(settings: Settings, args: argparse.Namespace) -> None:
     """What the newest build of a model changes against the build before it."""
     services = Services.open(settings)
     model = _model(args.name)
-    builds = services.read_models.builds(model.name)
+    builds = services.read_models.builds(args.name)
     if len(builds) < 2:
-        raise ProjectionError(f"{model.name} has one build: nothing to compare yet")
+        raise ProjectionError(f"{args.name} has one build: nothing to compare yet")
     old, new = builds[-2], builds[-1]
-    positions = {b.label: services.read_models.position(b) for b in (old, new)}
-    changes = diff_builds(services.read_models, model, old, new)
+    positions = {b.label: services.runner.position(b) for b in (old, new)}
+    if model is None:
+        assert services.runner.links is not None
+        changes = services.runner.links.diff(old, new)
+    else:
+        changes = diff_builds(services.read_models, model, old, new)
     report: dict[str, Any] = {
         "old": old.label, "new": new.label, "positions": positions,
         "changes": [{"key": c.key, "change": c.change, "fields": c.fields} for c in changes],
@@ -111,10 +127,13 @@ def diff(settings: Settings, args: argparse.Namespace) -> None:
 def drop(settings: Settings, args: argparse.Namespace) -> None:
     """Drop the retired builds of a model (the ledger is untouched)."""
     services = Services.open(settings)
-    retired = [b for b in services.read_models.builds(_model(args.name).name)
-               if b.state == "retired"]  # fmt: skip
+    model, links = _model(args.name), services.runner.links
+    retired = [b for b in services.read_models.builds(args.name) if b.state == "retired"]
     for build in retired:
-        services.read_models.drop(build)
+        if model is None and links is not None:
+            links.drop(build)
+        else:
+            services.read_models.drop(build)
     labels = [b.label for b in retired]
     if args.json:
         print_json({"dropped": labels})

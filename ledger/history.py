@@ -94,7 +94,10 @@ class History:
             f" ON s.{sql.position_column} = e.position"
         )
 
-    def _rows(self, sql: str, *params: Any) -> list[Any]:
+    def _rows(self, sql: str, *params: Any, cursor: Any = None) -> list[Any]:
+        if cursor is not None:
+            cursor.execute(self.sql(sql), params)
+            return list(cursor.fetchall())
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql(sql), params)
             return list(c.fetchall())
@@ -162,6 +165,16 @@ class History:
         return self._entries(
             f"{self.entries_sql} WHERE e.position<=? ORDER BY e.position", as_of.position
         )
+
+    def entries_after(self, after: int, limit: int, cursor: Any = None) -> list[LedgerEntry]:
+        """The next entries after a position; in `cursor`'s transaction when given."""
+        rows = self._rows(
+            f"{self.entries_sql} WHERE e.position>? ORDER BY e.position LIMIT ?",
+            after,
+            limit,
+            cursor=cursor,
+        )
+        return [self._entry(row) for row in rows]
 
     # Subjects.
 

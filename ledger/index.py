@@ -17,15 +17,15 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.sql import SQL
 
 from domain.entries import StreamKey, text_field
-from domain.routing import learn_links
+from domain.routing import LinkRules, learn_links
 from domain.sessions import is_session_event
 from ledger.dialect import POSTGRES, SQLITE, Dialect
 
-INDEX_TABLES = [
+ENTRY_TABLES = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
         position BIGINT PRIMARY KEY,
         recorded_at TEXT NOT NULL,
@@ -41,19 +41,36 @@ INDEX_TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_stream ON ledger_entries (stream_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_session ON ledger_entries (session_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_time ON ledger_entries (recorded_at, position)",
-    """CREATE TABLE IF NOT EXISTS stream_links (
-        stream_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position BIGINT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS stream_links_by_subject ON stream_links (subject, position)",
-    """CREATE TABLE IF NOT EXISTS session_ties (
-        session_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS session_mentions (
-        session_id TEXT NOT NULL, stream_id TEXT NOT NULL, position BIGINT NOT NULL,
-        PRIMARY KEY (session_id, stream_id))""",
-    """CREATE TABLE IF NOT EXISTS identity_refs (
-        identity_id TEXT NOT NULL, subject TEXT NOT NULL, position BIGINT NOT NULL,
-        PRIMARY KEY (identity_id, subject))""",
-    "CREATE INDEX IF NOT EXISTS identity_refs_by_subject ON identity_refs (subject, position)",
 ]
+
+# The links index (the `subject_links` projection). The live build has these
+# names; a build beside it has the same tables with its suffix, e.g. `_v2_g1`.
+LINK_TABLES = {
+    "stream_links": "stream_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position BIGINT NOT NULL",
+    "session_ties": "session_id TEXT PRIMARY KEY, subject TEXT NOT NULL, position BIGINT NOT NULL",
+    "session_mentions": "session_id TEXT NOT NULL, stream_id TEXT NOT NULL,"
+    " position BIGINT NOT NULL, PRIMARY KEY (session_id, stream_id)",
+    "identity_refs": "identity_id TEXT NOT NULL, subject TEXT NOT NULL,"
+    " position BIGINT NOT NULL, PRIMARY KEY (identity_id, subject)",
+}
+# Secondary indexes of the live build only: reads by subject. Builds learn by primary key.
+LINK_INDEXES = {
+    "stream_links_by_subject": "stream_links (subject, position)",
+    "identity_refs_by_subject": "identity_refs (subject, position)",
+}
+
+
+def link_tables(suffix: str = "") -> list[str]:
+    """The links index's tables; with a suffix, those of a build beside the live one."""
+    statements = [f"CREATE TABLE IF NOT EXISTS {table}{suffix} ({columns})"
+                  for table, columns in LINK_TABLES.items()]  # fmt: skip
+    if not suffix:
+        statements += [f"CREATE INDEX IF NOT EXISTS {name} ON {on}"
+                       for name, on in LINK_INDEXES.items()]  # fmt: skip
+    return statements
+
+
+INDEX_TABLES = [*ENTRY_TABLES, *link_tables()]
 
 
 @dataclass(frozen=True)
@@ -71,22 +88,28 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-class _CursorLinkBook:
-    """The domain's `LinkBook` over the open write transaction; first writes win."""
+class CursorLinkBook:
+    """The domain's `LinkBook` over an open write transaction; first writes win.
 
-    def __init__(self, cursor: Any, sql: Dialect, position: int) -> None:
+    `suffix` names the build of the links index written: "" for the live one.
+    """
+
+    def __init__(self, cursor: Any, sql: Dialect, position: int, suffix: str = "") -> None:
         self.c = cursor
         self.sql = sql
         self.position = position
+        self.suffix = suffix
 
     def _subject(self, table: str, column: str, value: str) -> str | None:
-        self.c.execute(self.sql(f"SELECT subject FROM {table} WHERE {column}=?"), (value,))
+        self.c.execute(
+            self.sql(f"SELECT subject FROM {table}{self.suffix} WHERE {column}=?"), (value,)
+        )
         row = self.c.fetchone()
         return row["subject"] if row else None
 
     def _remember(self, table: str, *values: str) -> None:
         self.c.execute(
-            self.sql(f"INSERT INTO {table} VALUES (?,?,?) ON CONFLICT DO NOTHING"),
+            self.sql(f"INSERT INTO {table}{self.suffix} VALUES (?,?,?) ON CONFLICT DO NOTHING"),
             (*values, self.position),
         )
 
@@ -98,7 +121,8 @@ class _CursorLinkBook:
 
     def streams_mentioning(self, session_id: str) -> Iterable[UUID]:
         self.c.execute(
-            self.sql("SELECT stream_id FROM session_mentions WHERE session_id=?"), (session_id,)
+            self.sql(f"SELECT stream_id FROM session_mentions{self.suffix} WHERE session_id=?"),
+            (session_id,),
         )
         return [UUID(row["stream_id"]) for row in self.c.fetchall()]
 
@@ -121,6 +145,7 @@ def write_index(
     positions: Sequence[int],
     stored_events: Sequence[StoredEvent],
     entries: Sequence[IndexEntry],
+    link_rules: LinkRules,
 ) -> None:
     """Index the events just inserted, inside the insert's transaction and table lock."""
     if len(entries) != len(stored_events):
@@ -147,11 +172,15 @@ def write_index(
                 entry.webhook_id,
             ),
         )
-        learn_links(_CursorLinkBook(c, sql, position), entry.stream, entry.payload)
+        link_rules(CursorLinkBook(c, sql, position), entry.stream, entry.payload)
 
 
 class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
     """The library's SQLite recorder, plus the ledger index in the same transaction."""
+
+    def __init__(self, datastore: SQLiteDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.link_rules: LinkRules = learn_links  # the live links build's rules
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *INDEX_TABLES]
@@ -161,7 +190,8 @@ class IndexedSQLiteRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
         assert positions is not None
-        write_index(c, SQLITE, positions, stored_events, kwargs.get("index_entries", ()))
+        entries = kwargs.get("index_entries", ())
+        write_index(c, SQLITE, positions, stored_events, entries, self.link_rules)
         return positions
 
 
@@ -176,11 +206,13 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        self.link_rules: LinkRules = learn_links  # the live links build's rules
         self.sql_create_statements.extend(SQL(statement).format() for statement in INDEX_TABLES)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
             self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
             positions = [row["notification_id"] for row in curs.fetchall()]
-            write_index(curs, POSTGRES, positions, stored_events, kwargs.get("index_entries", ()))
+            entries = kwargs.get("index_entries", ())
+            write_index(curs, POSTGRES, positions, stored_events, entries, self.link_rules)
         return positions

@@ -13,6 +13,7 @@ from projections.models import READ_MODELS
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
 from projections.store import PostgresReadModelStore, ReadModelStore, SQLiteReadModelStore
+from projections.subject_links import SUBJECT_LINKS, LinkIndex, SubjectLinks
 
 
 @dataclass
@@ -24,8 +25,15 @@ class Services:
     credentials: Credentials = field(default_factory=Credentials)
 
     @classmethod
-    def open(cls, settings: Settings, credentials: Credentials | None = None) -> Services:
-        """The ledger in the configured database, with its read models."""
+    def open(
+        cls,
+        settings: Settings,
+        credentials: Credentials | None = None,
+        *,
+        models: Sequence[ReadModel] = READ_MODELS,
+        links: SubjectLinks = SUBJECT_LINKS,
+    ) -> Services:
+        """The ledger in the configured database, with its projections (the code's versions)."""
         if settings.database_url.startswith("sqlite:///"):
             Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
                 parents=True, exist_ok=True
@@ -34,9 +42,15 @@ class Services:
             settings.database_url,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
+            link_rules=links.learn,
         )
-        read_models = read_model_store(ledger, READ_MODELS)
-        runner = ProjectionRunner(ledger.history, read_models, READ_MODELS)
+        read_models = read_model_store(ledger, models)
+        link_index = LinkIndex(ledger.history, read_models, links)
+        with ledger.schema_lock():
+            link_index.prepare()
+        runner = ProjectionRunner(
+            ledger.history, read_models, models, links=link_index, recorder=ledger.recorder
+        )
         return cls(settings, ledger, read_models, runner, credentials or Credentials())
 
     def close(self) -> None:

@@ -1,10 +1,14 @@
-"""Keeps the read models' builds up to date: catch up from their tracking positions, then follow.
+"""Keeps the projections' builds up to date: catch up from their tracking positions, then follow.
 
-SQLite has no push notifications, so the runner polls the ledger's head. The
-builds of the code's read models advance in batches, each batch one transaction
-with its tracking positions; builds at the same position advance together, so
-answers that combine them reflect one prefix. A build that reaches the head while
-building is promoted: reads switch to it and the build it replaces is retired.
+Built on the library's projection support: tracking recorders keep each build's
+position in the transaction that writes its rows (a position written twice is
+the library's `IntegrityError`), and on PostgreSQL its subscription wakes the
+runner (`NewEntries`). The library's own `ProjectionRunner` is not used: it runs
+one transaction per event and per projection, cannot subscribe to SQLite, and
+stops at the first error. Here the builds advance in batches, one transaction
+per batch; builds at the same position advance together, so answers that combine
+them reflect one prefix. A build that reaches the head while building is
+promoted: reads switch to it and the build it replaces is retired.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
 from ledger.history import AsOf, History
+from projections.new_entries import NewEntries
 from projections.read_model import Batch, Build, ReadModel, Row
 from projections.store import ReadModelStore
+from projections.subject_links import LinkIndex
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +32,7 @@ Progress = Callable[[int, int], None]  # (position reached, head)
 
 
 class ProjectionRunner:
-    """Advances every build of the given read models to the ledger's head."""
+    """Advances every build of the links index and of the given read models to the head."""
 
     def __init__(
         self,
@@ -33,11 +40,15 @@ class ProjectionRunner:
         store: ReadModelStore,
         models: Sequence[ReadModel],
         batch_size: int = 500,
+        links: LinkIndex | None = None,
+        recorder: Any = None,
     ) -> None:
         self.history = history
         self.store = store
         self.models = list(models)
         self.batch_size = batch_size
+        self.links = links
+        self.recorder = recorder  # the ledger's: on PostgreSQL, its subscription says when to look
 
     def targets(self) -> dict[Build, ReadModel]:
         """Builds this code can advance: those of its models' versions that are not retired."""
@@ -50,10 +61,12 @@ class ProjectionRunner:
 
     def catch_up(self, only: Build | None = None, progress: Progress | None = None) -> int:
         """Process everything recorded so far; returns how many entries were applied."""
+        applied = 0
+        if self.links and (only is None or only.name == self.links.name):
+            applied += self._advance_links(progress)
         targets = self.targets()
         if only is not None:
             targets = {b: m for b, m in targets.items() if b == only}
-        applied = 0
         while targets:
             positions = {build: self.store.position(build) for build in targets}
             start = min(positions.values())
@@ -76,6 +89,31 @@ class ProjectionRunner:
                 self.store.promote(build)
         return applied
 
+    def _advance_links(self, progress: Progress | None) -> int:
+        """Build the links index's new build, if any, and cut over to it."""
+        assert self.links is not None
+        build = self.links.building()
+        if build is None:
+            return 0
+        applied = self.links.catch_up(build, progress)
+        live = self.store.serving(self.links.name)
+        if self.links.promote(build) and live and live.version != build.version:
+            self.restart_read_models()
+        return applied
+
+    def restart_read_models(self) -> None:
+        """Build every read model afresh: its rows were computed through links now replaced."""
+        for model in self.models:
+            for build in self.store.builds(model.name):
+                if build.state == "building":
+                    self.store.retire(build)
+            self.store.start_build(model)
+
+    def position(self, build: Build) -> int:
+        if self.links and build.name == self.links.name:
+            return self.links.position(build)
+        return self.store.position(build)
+
     def _rows(self, model: ReadModel, batch: Batch, as_of: AsOf) -> list[Row]:
         keys = sorted(model.touched_keys(batch))
         return [row for key in keys if (row := model.compute(self.history, key, as_of))]
@@ -84,7 +122,7 @@ class ProjectionRunner:
         """Every build: name, version, generation, position, lag to the head, and state."""
         states = []
         for build in self.store.builds():
-            position = self.store.position(build)
+            position = self.position(build)
             states.append({
                 "name": build.name, "version": build.version, "generation": build.generation,
                 "position": position, "lag": self.history.count_after(position),
@@ -92,12 +130,13 @@ class ProjectionRunner:
             })  # fmt: skip
         return states
 
-    def run(self, stop: threading.Event, interval: float = 0.05) -> None:
+    def run(self, stop: threading.Event) -> None:
         """Follow the ledger until `stop` is set; errors are logged and retried, never fatal."""
-        while not stop.is_set():
-            try:
-                self.catch_up()
-            except Exception:  # keep following: a transient database error must not stop reads
-                log.exception("projection update failed; retrying")
-                stop.wait(1.0)
-            stop.wait(interval)
+        with NewEntries(self.history, self.recorder) as new_entries:
+            while not stop.is_set():
+                try:
+                    self.catch_up()
+                except Exception:  # keep following: a transient database error must not stop reads
+                    log.exception("projection update failed; retrying")
+                    stop.wait(1.0)
+                new_entries.wait(stop)

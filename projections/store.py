@@ -43,21 +43,20 @@ class ReadModelStore:
             if not any(b.builds(model) and b.state != "retired" for b in self.builds(model.name)):
                 self.start_build(model)
 
-    def builds(self, name: str | None = None) -> list[Build]:
-        with self.datastore.transaction(commit=False) as c:
-            where, params = ("WHERE name=?", (name,)) if name else ("", ())
-            c.execute(self.sql(f"SELECT * FROM read_model_builds {where}"
-                               " ORDER BY name, version, generation"), params)  # fmt: skip
-            return [Build(r["name"], r["version"], r["generation"], r["state"])
-                    for r in c.fetchall()]  # fmt: skip
+    def builds(self, name: str | None = None, cursor: Any = None) -> list[Build]:
+        """The catalog, oldest first; in `cursor`'s transaction when given."""
+        if cursor is None:
+            with self.datastore.transaction(commit=False) as c:
+                return self.builds(name, c)
+        where, params = ("WHERE name=?", (name,)) if name else ("", ())
+        cursor.execute(self.sql(f"SELECT * FROM read_model_builds {where}"
+                                " ORDER BY name, version, generation"), params)  # fmt: skip
+        return [Build(r["name"], r["version"], r["generation"], r["state"])
+                for r in cursor.fetchall()]  # fmt: skip
 
     def start_build(self, model: ReadModel) -> Build:
         """A new, empty build of the model's current version, or the one already building."""
-        same = [b for b in self.builds(model.name) if b.builds(model)]
-        building = [b for b in same if b.state == "building"]
-        if building:
-            return building[-1]
-        build = Build(model.name, model.version, 1 + max((b.generation for b in same), default=0))
+        build = self.register_build(model.name, model.version)
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {build.table} (key TEXT PRIMARY KEY, subject TEXT,"
@@ -67,6 +66,16 @@ class ReadModelStore:
             for column in ("status", "flagged"):
                 c.execute(f"CREATE INDEX IF NOT EXISTS {build.table}_{column}"
                           f" ON {build.table} ({column})")  # fmt: skip
+        return build
+
+    def register_build(self, name: str, version: int, state: str = "building") -> Build:
+        """The build of `name` and `version` in `state`: the one in the catalog, else a new one."""
+        same = [b for b in self.builds(name) if b.version == version]
+        existing = [b for b in same if b.state == state]
+        if existing:
+            return existing[-1]
+        build = Build(name, version, 1 + max((b.generation for b in same), default=0), state)
+        with self.datastore.transaction(commit=True) as c:
             c.execute(self.sql("INSERT INTO read_model_builds VALUES (?,?,?,?)"
                                " ON CONFLICT DO NOTHING"),
                       (build.name, build.version, build.generation, build.state))  # fmt: skip
@@ -79,21 +88,32 @@ class ReadModelStore:
         candidates = live or builds
         return candidates[-1] if candidates else None
 
-    def promote(self, build: Build) -> None:
+    def promote(self, build: Build, cursor: Any = None) -> None:
         """Cut reads over to a build that has caught up; the one it replaces is retired."""
+        if cursor is None:
+            with self.datastore.transaction(commit=True) as c:
+                return self.promote(build, c)
+        cursor.execute(self.sql("UPDATE read_model_builds SET state='retired'"
+                                " WHERE name=? AND state='live'"), (build.name,))  # fmt: skip
+        cursor.execute(
+            self.sql("UPDATE read_model_builds SET state='live'"
+                     " WHERE name=? AND version=? AND generation=?"),
+            (build.name, build.version, build.generation),
+        )  # fmt: skip
+        return None
+
+    def retire(self, build: Build) -> None:
+        """Stop a build that will never serve (it was built through links since replaced)."""
         with self.datastore.transaction(commit=True) as c:
             c.execute(self.sql("UPDATE read_model_builds SET state='retired'"
-                               " WHERE name=? AND state='live'"), (build.name,))  # fmt: skip
-            c.execute(
-                self.sql("UPDATE read_model_builds SET state='live'"
-                         " WHERE name=? AND version=? AND generation=?"),
-                (build.name, build.version, build.generation),
-            )  # fmt: skip
+                               " WHERE name=? AND version=? AND generation=?"),
+                      (build.name, build.version, build.generation))  # fmt: skip
 
-    def drop(self, build: Build) -> None:
-        """Forget a retired build: its table goes, the ledger is untouched."""
+    def drop(self, build: Build, tables: Iterable[str] = ()) -> None:
+        """Forget a retired build: its tables go, the ledger is untouched."""
         with self.datastore.transaction(commit=True) as c:
-            c.execute(f"DROP TABLE IF EXISTS {build.table}")
+            for table in tables or [build.table]:
+                c.execute(f"DROP TABLE IF EXISTS {table}")
             c.execute(
                 self.sql("DELETE FROM read_model_builds WHERE name=? AND version=?"
                          " AND generation=? AND state='retired'"),
@@ -107,9 +127,16 @@ class ReadModelStore:
         if self.sql.snapshot:
             c.execute(self.sql.snapshot)
 
-    def position(self, build: Build) -> int:
-        with self.datastore.transaction(commit=False) as c:
-            return self._max_tracking_id(build.label, c) or 0
+    def position(self, build: Build, cursor: Any = None) -> int:
+        """Where the build's tracking stands; in `cursor`'s transaction when given."""
+        if cursor is None:
+            with self.datastore.transaction(commit=False) as c:
+                return self._max_tracking_id(build.label, c) or 0
+        return self._max_tracking_id(build.label, cursor) or 0
+
+    def track(self, cursor: Any, build: Build, position: int) -> None:
+        """Record, in `cursor`'s transaction, that the build has reached `position`."""
+        self._insert_tracking(cursor, Tracking(build.label, position))
 
     def write(self, position: int, updates: Mapping[Build, Iterable[Row]]) -> None:
         """Store the builds' rows and their new tracking position together, or nothing."""
@@ -123,7 +150,7 @@ class ReadModelStore:
                 for row in rows:
                     c.execute(upsert, (row.key, row.subject, row.status, int(row.flagged),
                                        position, json.dumps(row.doc)))  # fmt: skip
-                self._insert_tracking(c, Tracking(build.label, position))
+                self.track(c, build, position)
 
     def get(self, build: Build, key: str) -> tuple[int, Doc | None]:
         """The build's position and its document for `key`, read together."""

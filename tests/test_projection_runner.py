@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from ledger.application import Ledger
+from ledger.dialect import POSTGRES
 from ledger.services import read_model_store
 from projections.models import SUBJECT_STATUS
+from projections.new_entries import NewEntries
 from projections.read_model import Build
 from projections.runner import ProjectionRunner
 from tests.test_properties import deliver_all
@@ -39,3 +43,26 @@ def test_a_runner_that_loses_a_race_skips_the_batch_and_never_goes_backwards(
     assert loser.catch_up() == 0
     assert winner.store.position(build) == ledger.as_of().position
     assert winner.store.get(build, "u1") == before
+
+
+def session_created(n: int) -> dict[str, object]:
+    return {"event": "session.created", "session_id": f"s{n}", "is_sandbox": False,
+            "external_ref": f"u{n}", "idempotency_key": f"k{n}"}  # fmt: skip
+
+
+def test_the_runner_hears_of_new_entries(ledger: Ledger) -> None:
+    """PostgreSQL tells the library's subscription (LISTEN/NOTIFY); SQLite's head is polled."""
+    stop = threading.Event()
+    with NewEntries(ledger.history, ledger.recorder) as new_entries:
+        if ledger.sql is POSTGRES:
+            assert new_entries.pushed and new_entries.listening.wait(timeout=10)
+            new_entries.wait(stop)  # the wake-up for anything recorded before it listened
+            assert not new_entries.notified.is_set()
+            deliver_all(ledger, [session_created(1)])
+            assert new_entries.notified.wait(timeout=10)
+        else:
+            assert not new_entries.pushed
+            new_entries.wait(stop)
+            deliver_all(ledger, [session_created(1), session_created(2)])
+            new_entries.wait(stop)
+            assert new_entries.seen == ledger.as_of().position == 2

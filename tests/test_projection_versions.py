@@ -14,6 +14,7 @@ from projections.diff import diff_builds
 from projections.models import READ_MODELS, SUBJECT_STATUS, SubjectStatusModel
 from projections.read_model import Row, Selection
 from projections.runner import ProjectionRunner
+from projections.subject_links import SUBJECT_LINKS
 from tests.conftest import LedgerClient
 from tests.databases import NewDatabase
 
@@ -145,11 +146,11 @@ def test_an_unknown_read_model_is_a_clear_error(
 ) -> None:
     capsys.readouterr()
     assert main(["projections", "rebuild", "subjects"]) == 2
-    assert "the read models are subject_status" in capsys.readouterr().err
+    assert "the projections are subject_links, subject_status" in capsys.readouterr().err
 
 
 def test_every_build_is_listed_with_its_state(client: LedgerClient) -> None:
     populate(client)
     answer = client.read("/projections", role="admin").json()["projections"]
     assert {(p["name"], p["version"], p["state"], p["lag"]) for p in answer} == {
-        (m.name, m.version, "live", 0) for m in READ_MODELS}  # fmt: skip
+        (m.name, m.version, "live", 0) for m in [SUBJECT_LINKS, *READ_MODELS]}  # fmt: skip
