@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
 from ledger import cli_projections
@@ -266,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ProjectionError, ValidationError) as error:
         print(f"ledger: error: {error}", file=sys.stderr)
         return 2
+    except PersistenceError as error:  # each step commits whole or not at all: rerun to go on
+        print(f"ledger: database error: {error}; run the command again", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `ledger timeline REF | head`: the reader has seen enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1

@@ -16,7 +16,8 @@ read models, which were computed through the old links.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -108,12 +109,28 @@ class LinkIndex:
             self.store.track(c, build, entries[-1].position)
         return entries
 
+    @contextmanager
+    def _writing(self, *, lock_appends: bool = False) -> Iterator[Any]:
+        """A write transaction that reads what it writes from: it takes the write lock first.
+
+        On SQLite a transaction that reads, then writes after another writer has
+        committed fails at once, so a first write takes the database's only write
+        lock. On PostgreSQL `lock_appends` takes the lock every append takes.
+        """
+        sql = self.store.sql
+        with self.store.datastore.transaction(commit=True) as c:
+            if sql is not POSTGRES:  # a write takes the lock, even one that changes nothing
+                c.execute("UPDATE read_model_builds SET state=state WHERE name='subject_links'")
+            elif lock_appends:
+                c.execute(f"LOCK TABLE {sql.events_table} IN EXCLUSIVE MODE")
+            yield c
+
     def catch_up(self, build: Build, progress: Progress | None = None) -> int:
         """Bring a building build to the head, batch by batch; returns the entries applied."""
         applied = 0
         while True:
             try:
-                with self.store.datastore.transaction(commit=True) as c:
+                with self._writing() as c:
                     entries = self._apply(c, build, self.store.position(build, c))
             except IntegrityError:
                 continue  # another process applied this batch first
@@ -128,12 +145,7 @@ class LinkIndex:
 
         Returns False when another process promoted it first.
         """
-        sql = self.store.sql
-        with self.store.datastore.transaction(commit=True) as c:
-            if sql is POSTGRES:  # the lock every append takes
-                c.execute(f"LOCK TABLE {sql.events_table} IN EXCLUSIVE MODE")
-            else:  # a first write takes SQLite's write lock, even if it changes nothing
-                c.execute("UPDATE read_model_builds SET state=state WHERE name='subject_links'")
+        with self._writing(lock_appends=True) as c:
             builds = self.store.builds(self.name, c)
             if build not in builds:  # compares the state too: still building?
                 return False
@@ -145,7 +157,8 @@ class LinkIndex:
             for old in builds:
                 if old.state == "live":  # kept as it stands at the cut-over, until dropped
                     retired = replace(old, state="retired")
-                    self.store.track(c, retired, position)
+                    if self.store.position(retired, c) < position:
+                        self.store.track(c, retired, position)
                     for table in LINK_TABLES:
                         c.execute(f"ALTER TABLE {table} RENAME TO {table}{suffix(retired)}")
             for table in LINK_TABLES:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -148,6 +149,31 @@ def test_new_links_rules_build_beside_the_live_links_and_reads_switch_once_caugh
     client.deliver(identity("dot", 9))
     assert link_rows(services.ledger)["identity_refs"] == []
     assert ("dot",) in {row[1:2] for row in link_rows(services.ledger)["stream_links"]}
+
+
+def test_links_rebuilt_while_deliveries_keep_coming_equal_those_kept_by_the_appends(
+    ledger: Ledger,
+) -> None:
+    store = read_model_store(ledger, READ_MODELS)
+    links = LinkIndex(ledger.history, store, SubjectLinks(), batch_size=5)
+    links.prepare()
+    deliver_all(ledger, [identity(f"u{n}", n) for n in range(30)])
+    later = [identity(f"v{n}", n) for n in range(60)]
+    appending = threading.Thread(target=deliver_all, args=(ledger, later))
+    appending.start()
+    for _ in range(2):  # a rebuild, then a rebuild of the rebuild
+        build = links.start_build()
+        links.catch_up(build)
+        assert links.promote(build)
+    appending.join()
+    inline = link_rows(ledger)
+    assert len(inline["stream_links"]) == 90
+    build = links.start_build()
+    links.catch_up(build)
+    assert links.promote(build)
+    assert link_rows(ledger) == inline
+    states = {(b.generation, b.state) for b in store.builds("subject_links")}
+    assert states == {(1, "retired"), (2, "retired"), (3, "retired"), (4, "live")}
 
 
 def test_an_interrupted_links_rebuild_resumes(client: LedgerClient) -> None:
