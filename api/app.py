@@ -11,7 +11,7 @@ from eventsourcing.persistence import DataError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routes import entities, operations, queues, subjects, webhooks
+from api.routes import entities, operations, queues, subjects, verification, webhooks
 from ledger.application import LedgerBusy
 from ledger.services import Services
 from ledger.settings import Settings, load_credentials
@@ -45,7 +45,7 @@ def create_app(services: Services, *, follow_projections: bool = True) -> FastAP
         "with auditor timelines and status as of any point.",
     )
     app.state.services = services
-    for module in (webhooks, subjects, entities, queues, operations):
+    for module in (webhooks, subjects, entities, queues, verification, operations):
         app.include_router(module.router)
 
     @app.exception_handler(DataError)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -25,6 +27,18 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who is asking: a role, and for the access log a name that is not the token itself."""
+
+    role: str
+    who: str
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 def role_of(services: Services, token: str) -> str | None:
     """The role of a token, comparing against every known token in constant time."""
     found = None
@@ -34,13 +48,13 @@ def role_of(services: Services, token: str) -> str | None:
     return found
 
 
-def require(role: str) -> Callable[..., str]:
+def require(role: str) -> Callable[..., Reader]:
     """A dependency that lets through tokens whose role includes `role` (roles are cumulative)."""
 
     def check(
         services: ServicesDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> str:
+    ) -> Reader:
         granted = role_of(services, credentials.credentials) if credentials else None
         if granted is None:
             raise HTTPException(
@@ -50,13 +64,14 @@ def require(role: str) -> Callable[..., str]:
             )
         if ROLES.index(granted) < ROLES.index(role):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {role} role")
-        return granted
+        assert credentials is not None
+        return Reader(granted, f"{granted}:{fingerprint(credentials.credentials)}")
 
     return check
 
 
-Auditor = Annotated[str, Depends(require("auditor"))]
-Admin = Annotated[str, Depends(require("admin"))]
+Auditor = Annotated[Reader, Depends(require("auditor"))]
+Admin = Annotated[Reader, Depends(require("admin"))]
 
 AS_OF_HELP = (
     "A ledger position (integer) or an ISO-8601 instant with offset; "

@@ -115,3 +115,31 @@ class QuarantineEntry(BaseModel):
 
 class QuarantineList(BaseModel):
     entries: list[QuarantineEntry]
+
+
+class ChainHead(BaseModel):
+    position: int
+    digest: str
+
+
+class LedgerVerification(BaseModel):
+    """The hash chain recomputed from the first entry (DESIGN §7)."""
+
+    ok: bool
+    checked: int
+    head: ChainHead
+    first_bad_position: int | None
+    problem: str | None
+
+
+class Access(BaseModel):
+    id: int
+    at: str
+    who: str
+    role: str
+    subject: str
+    what: str
+
+
+class AccessLogPage(BaseModel):
+    accesses: list[Access]

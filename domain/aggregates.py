@@ -5,8 +5,11 @@ concerns, or the check, case or document it is about. The aggregate's id is
 derived from the provider's key, so concurrent deliveries for the same key meet
 on the same stream and optimistic concurrency orders them. Every event carries
 the delivery's body exactly as Verifa sent it (JSON text, never re-encoded, so no
-key in it can be mistaken for library metadata); the aggregate's state is the
-domain rules applied to it.
+key in it can be mistaken for library metadata), except for a delivery with
+personal data: its body then has those values replaced, and the body as sent is
+`sealed` (encrypted) under the data key of its `scope` (see `personal_data`).
+The aggregate's state is the domain rules applied to the body, which never need
+personal data.
 
 Stored events are named by explicit topics, so this code can be renamed or moved
 without making the immutable ledger unreadable.
@@ -45,6 +48,8 @@ class LedgerStream(Aggregate):
         event_type: str
         idempotency_key: str
         body: str
+        sealed: str | None
+        scope: str | None
 
     class Recorded(Aggregate.Event):
         """One more delivery: every authentic delivery is kept, whatever it changes."""
@@ -52,20 +57,42 @@ class LedgerStream(Aggregate):
         event_type: str
         idempotency_key: str
         body: str
+        sealed: str | None
+        scope: str | None
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, LedgerStream)
             aggregate.deliver(self.event_type, self.body)
 
-    def __init__(self, key: str, event_type: str, idempotency_key: str, body: str) -> None:
+    def __init__(
+        self,
+        key: str,
+        event_type: str,
+        idempotency_key: str,
+        body: str,
+        sealed: str | None = None,
+        scope: str | None = None,
+    ) -> None:
         self.key = key
         self.deliveries = 0
         self.start()
         self.deliver(event_type, body)
 
-    def record(self, event_type: str, idempotency_key: str, body: str) -> None:
+    def record(
+        self,
+        event_type: str,
+        idempotency_key: str,
+        body: str,
+        sealed: str | None = None,
+        scope: str | None = None,
+    ) -> None:
         self.trigger_event(
-            self.Recorded, event_type=event_type, idempotency_key=idempotency_key, body=body
+            self.Recorded,
+            event_type=event_type,
+            idempotency_key=idempotency_key,
+            body=body,
+            sealed=sealed,
+            scope=scope,
         )
 
     def deliver(self, event_type: str, body: str) -> None:

@@ -39,7 +39,9 @@ class LedgerEntry:
     event_type: str
     idempotency_key: str
     stream: StreamKey
-    payload: dict[str, Any]
+    payload: dict[str, Any]  # personal values hidden when they are sealed (see `personal_data`)
+    sealed: bytes | None = None  # the body as sent, encrypted under the scope's data key
+    scope: str | None = None
 
     def text(self, name: str) -> str | None:
         return text_field(self.payload, name)

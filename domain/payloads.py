@@ -17,7 +17,6 @@ __all__ = [
     "EVENT_MODELS",
     "ValidationError",
     "VerifaPayload",
-    "mask_personal_data",
     "validate_payload",
 ]
 
@@ -209,20 +208,3 @@ def validate_payload(payload: dict[str, Any]) -> VerifaPayload:
     event = payload.get("event")
     model = EVENT_MODELS.get(event, VerifaPayload) if isinstance(event, str) else VerifaPayload
     return model.model_validate(payload)
-
-
-# Where Verifa puts personal data: data extracted from identity documents.
-PERSONAL_FIELDS = (("result", "extracted_data"),)
-MASKED = "[masked]"
-
-
-def mask_personal_data(payload: dict[str, Any]) -> dict[str, Any]:
-    """A copy of the payload with every personal field's values masked, keys kept."""
-    masked = dict(payload)
-    for parent, name in PERSONAL_FIELDS:
-        container = masked.get(parent)
-        if isinstance(container, dict) and name in container:
-            value = container[name]
-            hidden = {key: MASKED for key in value} if isinstance(value, dict) else MASKED
-            masked[parent] = {**container, name: hidden}
-    return masked

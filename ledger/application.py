@@ -7,14 +7,16 @@ make the append atomic, ordered and deduplicated.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import itertools
+import json
 import random
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -24,12 +26,23 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment, EnvType
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
-from domain.entries import LedgerEntry
+from domain.entries import LedgerEntry, StreamKey
+from domain.personal_data import (
+    ERASED,
+    SEALED,
+    erasure_requested,
+    has_personal_data,
+    hide_personal_data,
+    protection_scope,
+)
 from domain.routing import LinkRules, learn_links, route
 from ledger import reads
+from ledger.access_log import AccessLog
+from ledger.chain import Chain
 from ledger.dialect import POSTGRES, SQLITE
 from ledger.history import AsOf, History
 from ledger.index import IndexedPostgresRecorder, IndexEntry
+from ledger.keyring import Keyring, seal, unseal
 from ledger.quarantine import Quarantine
 from ledger.stores import persistence_env
 from ledger.views import Doc
@@ -84,7 +97,9 @@ class Ledger(Application[UUID]):
         (POSTGRES_SCHEMA, POSTGRES_ENABLE_DB_FUNCTIONS, ...) would bypass the index."""
         return Environment(name, dict(env or {}))
 
-    def __init__(self, env: dict[str, str], link_rules: LinkRules = learn_links) -> None:
+    def __init__(
+        self, env: dict[str, str], master_key: bytes, link_rules: LinkRules = learn_links
+    ) -> None:
         # Appends load their stream from the cache, fast-forwarded from the store.
         super().__init__({"AGGREGATE_CACHE_MAXSIZE": "10000", **env})
         self.recorder.link_rules = link_rules  # type: ignore[attr-defined]
@@ -92,11 +107,16 @@ class Ledger(Application[UUID]):
         self.sql = POSTGRES if postgres else SQLITE
         self.datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         self.history = History(self.datastore, self.sql, self.mapper, self.repository)
-        self.quarantine = Quarantine(self.datastore, self.sql)
+        self.chain = Chain(self.datastore, self.sql)
+        self.keyring = Keyring(self.datastore, self.sql, master_key)
+        self.quarantine = Quarantine(self.datastore, self.sql, self.keyring)
+        self.access_log = AccessLog(self.datastore, self.sql)
         self._sqlite_path = env.get("SQLITE_DBNAME", "")
         with self.schema_lock():
             self.recorder.create_table()  # type: ignore[attr-defined]
+            self.keyring.create_table()
             self.quarantine.create_table()
+            self.access_log.create_table()
         self._append_lock = threading.Lock()
 
     @classmethod
@@ -104,13 +124,14 @@ class Ledger(Application[UUID]):
         cls,
         database_url: str,
         *,
+        master_key: bytes,
         pool_size: int = 5,
         max_overflow: int = 10,
         link_rules: LinkRules = learn_links,
     ) -> Ledger:
         """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
         env = persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
-        return cls(env, link_rules)
+        return cls(env, master_key, link_rules)
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
@@ -147,31 +168,64 @@ class Ledger(Application[UUID]):
         )
         stream_class = STREAM_CLASSES[stream.type]
         deadline = time.monotonic() + APPEND_DEADLINE_SECONDS
+        facts: dict[str, Any] | None = None
         for attempt in itertools.count():
             existing = self.history.position_of(delivery.idempotency_key)
             if existing is not None:
                 return Duplicate(existing)
             if attempt and time.monotonic() > deadline:
                 break
+            facts = facts or self._facts(stream, delivery)
             with self._append_lock:
                 aggregate = self._load(stream_class, stream.id)
-                facts = {
-                    "event_type": delivery.event_type,
-                    "idempotency_key": delivery.idempotency_key,
-                    "body": delivery.body,
-                }
                 if aggregate is None:
                     aggregate = stream_class(key=stream.key, **facts)
                 else:
                     aggregate.record(**facts)
                 try:
                     recordings = self.save(aggregate, index_entries=[entry])
-                    return Recorded(recordings[0].notification.id)
                 except IntegrityError:
                     pass  # a duplicate, or a concurrent append to the stream: look again
+                else:
+                    if erasure_requested(delivery.event_type, delivery.payload):
+                        self.keyring.purge_destroyed()
+                    return Recorded(recordings[0].notification.id)
             time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))  # let the others commit
         msg = f"could not append to stream {stream.type}/{stream.key}: too much contention"
         raise LedgerBusy(msg)
+
+    def _facts(self, stream: StreamKey, delivery: Delivery) -> dict[str, Any]:
+        """What the stream's event stores: the body as sent, or, when it carries personal
+        data, the body with those values hidden and the body as sent sealed under its key."""
+        facts = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
+        if not has_personal_data(delivery.payload):
+            return {**facts, "body": delivery.body}
+        scope = protection_scope(stream, delivery.payload)
+        key = self.keyring.key_for_sealing(scope)  # None once erased: stored already erased
+        hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
+        sealed = seal(key, scope, delivery.body.encode()) if key else None
+        return {
+            **facts,
+            "body": json.dumps(hidden, ensure_ascii=False),
+            "sealed": base64.b64encode(sealed).decode() if sealed else None,
+            "scope": scope,
+        }
+
+    def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """The entries with their personal data as sent, where its key still exists; erased
+        where it does not. For officers and admins (callers record the access)."""
+        keys = self.keyring.keys(e.scope for e in entries if e.scope)
+        disclosed = []
+        for entry in entries:
+            key = keys.get(entry.scope) if entry.scope else None
+            if key and entry.sealed and entry.scope:
+                payload = json.loads(unseal(key, entry.scope, entry.sealed))
+            elif entry.scope:
+                payload = hide_personal_data(entry.payload, ERASED)
+            else:
+                payload = entry.payload
+            disclosed.append(replace(entry, payload=payload, sealed=None))
+        return disclosed
 
     def _load(self, stream_class: type[LedgerStream], stream_id: UUID) -> LedgerStream | None:
         try:

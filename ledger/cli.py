@@ -14,12 +14,14 @@ from typing import Any
 from eventsourcing.persistence import PersistenceError
 from pydantic import ValidationError
 
-from ledger import cli_projections
+from ledger import cli_integrity, cli_privacy, cli_projections, cli_quarantine
 from ledger.application import Ledger
+from ledger.cli_integrity import DigestFileError
+from ledger.cli_privacy import ErasureError, record_cli_access
 from ledger.cli_projections import ProjectionError
 from ledger.demo import demo_deliveries
 from ledger.history import AsOf, parse_point
-from ledger.ingestion import ingest, replay_quarantine
+from ledger.ingestion import ingest
 from ledger.services import Services
 from ledger.settings import Settings, load_credentials
 from ledger.tables import print_json, print_table
@@ -42,19 +44,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     if args.workers < 1:
         raise CliError("--workers must be at least 1")
-    try:
-        credentials = load_credentials(settings, generate=True)
-    except ValueError as error:
-        raise CliError(f"credentials: {error}") from None
+    credentials = load_credentials(settings, generate=False)  # `main` generated what was missing
     kept = settings.data_dir / "credentials.json"
-    if credentials.generated:
-        print(f"Generated credentials, kept in {kept} (mode 600):")
-        for secret in credentials.generated.get("webhook_secrets", []):
-            print("  webhook secret:", secret)
-        for token, role in credentials.generated.get("api_tokens", {}).items():
-            print(f"  {role} token: {token}")
-    else:
-        print(f"Using the configured credentials (environment, or {kept}).")
+    print(f"Credentials: LEDGER_* environment variables, else {kept}.")
     if args.no_projections:
         os.environ["LEDGER_FOLLOW_PROJECTIONS"] = "false"
     # Every worker process builds its app from the environment: hand them the credentials.
@@ -109,10 +101,12 @@ def cmd_timeline(settings: Settings, args: argparse.Namespace) -> None:
     entries = ledger.timeline(args.ref, as_of)
     if entries is None:
         raise CliError(f"no subject {args.ref!r} as of position {as_of.position}")
-    events = [entry_view(e) for e in entries]
-    if args.json:
+    if args.json:  # payloads as sent, so the read goes into the access log
+        record_cli_access(ledger, args.ref, f"timeline as of {as_of.position}")
+        events = [entry_view(e) for e in ledger.disclose(entries)]
         print_json({"subject": args.ref, "as_of": as_of.as_dict(), "events": events})
         return
+    events = [entry_view(e) for e in entries]
     print(f"{args.ref} as of position {as_of.position} ({as_of.recorded_at})")
     print_table(
         ["position", "recorded_at", "event", "aggregate", "idempotency_key"],
@@ -179,39 +173,6 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> None:
         )
 
 
-def cmd_quarantine_list(settings: Settings, args: argparse.Namespace) -> None:
-    services = Services.open(settings)
-    ledger = services.ledger
-    entries = [e.as_dict() for e in ledger.quarantine.list(include_released=args.all)]
-    if args.json:
-        print_json({"entries": entries})
-    else:
-        print_table(
-            ["id", "received_at", "reason", "size", "released_position"],
-            [
-                [e["id"], e["received_at"], e["reason"], e["size"], e["released_position"]]
-                for e in entries
-            ],
-        )
-
-
-def cmd_quarantine_replay(settings: Settings, args: argparse.Namespace) -> None:
-    services = Services.open(settings)
-    replay = replay_quarantine(services.ledger)
-    services.runner.catch_up()
-    if args.json:
-        print_json(
-            {
-                "released": [{"id": i, "position": p} for i, p in replay.released],
-                "still_held": replay.still_held,
-            }
-        )
-    else:
-        print(f"released {len(replay.released)}, still held {len(replay.still_held)}")
-        for entry_id, position in replay.released:
-            print(f"  {entry_id} -> position {position}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ledger", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -251,20 +212,53 @@ def build_parser() -> argparse.ArgumentParser:
     quarantine = commands.add_parser("quarantine", help="unreadable deliveries").add_subparsers(
         dest="action", required=True
     )
-    command("list", cmd_quarantine_list, "held deliveries", quarantine).add_argument(
+    command("list", cli_quarantine.list_held, "held deliveries", quarantine).add_argument(
         "--all", action="store_true", help="include released ones"
     )
-    command("replay", cmd_quarantine_replay, "re-process held deliveries", quarantine)
+    command("replay", cli_quarantine.replay, "re-process held deliveries", quarantine)
     command("demo", cmd_demo, "load a realistic sample history")
+    erase = command("erase", cli_privacy.erase, "erase personal data on request")
+    target = erase.add_mutually_exclusive_group(required=True)
+    target.add_argument("--session", help="a session id: its personal data and its documents'")
+    target.add_argument("--subject", help="an external_ref: all of the subject's personal data")
+    erase.add_argument("--reason", required=True, help="why; kept in the ledger")
+    erase.add_argument("--by", help="who asked (default: your user name)")
+    check = command("verify", cli_integrity.verify, "recompute the hash chain; exit 1 if broken")
+    check.add_argument("--since", metavar="DIGEST_FILE",
+                       help="also prove the ledger still extends this exported digest")  # fmt: skip
+    command("digest", cli_integrity.digest, "export the hash chain's head").add_argument(
+        "--output", metavar="FILE", help="write it to FILE (default: print it)"
+    )
     return parser
+
+
+def announce_generated(settings: Settings) -> None:
+    """Generate the credentials nobody configured yet, and show them once."""
+    try:
+        credentials = load_credentials(settings, generate=True)
+    except ValueError as error:
+        raise CliError(f"credentials: {error}") from None
+    generated = credentials.generated
+    if not generated:
+        return
+    kept = settings.data_dir / "credentials.json"
+    print(f"Generated credentials, kept in {kept} (mode 600):", file=sys.stderr)
+    for secret in generated.get("webhook_secrets", []):
+        print("  webhook secret:", secret, file=sys.stderr)
+    for token, role in generated.get("api_tokens", {}).items():
+        print(f"  {role} token: {token}", file=sys.stderr)
+    if "master_key" in generated:
+        print("  master key: kept there too; back it up: without it personal data is lost",
+              file=sys.stderr)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
+        announce_generated(settings)
         args.handler(settings, args)
-    except (CliError, ProjectionError, ValidationError) as error:
+    except (CliError, ProjectionError, DigestFileError, ErasureError, ValidationError) as error:
         print(f"ledger: error: {error}", file=sys.stderr)
         return 2
     except PersistenceError as error:  # each step commits whole or not at all: rerun to go on

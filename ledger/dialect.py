@@ -19,13 +19,17 @@ class Dialect:
     blob: str
     snapshot: str  # first statement of a read transaction that must see one commit
     binary_order: str  # code-point order, as Python sorts, whatever the database's collation
+    serial_key: str  # an id column numbered by the database
 
     def __call__(self, sql: str) -> str:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
 
-SQLITE = Dialect("sqlite", "stored_events", "rowid", "?", "BLOB", "", "")
+SQLITE = Dialect(
+    "sqlite", "stored_events", "rowid", "?", "BLOB", "", "", "INTEGER PRIMARY KEY AUTOINCREMENT"
+)
 POSTGRES = Dialect(
     "postgres", "ledger_events", "notification_id", "%s", "BYTEA",
     "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", ' COLLATE "C"',
+    "BIGSERIAL PRIMARY KEY",
 )  # fmt: skip

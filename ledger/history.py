@@ -7,6 +7,7 @@ use these reads too, so what they store is what an as-of read would answer.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -114,13 +115,16 @@ class History:
                 state=bytes(row["state"]),
             )
         )
+        assert isinstance(event, LedgerStream.Opened | LedgerStream.Recorded)
         return LedgerEntry(
             position=row["position"],
             recorded_at=row["recorded_at"],
             event_type=row["event_type"],
             idempotency_key=row["idempotency_key"],
             stream=StreamKey(row["stream_type"], row["stream_key"]),
-            payload=json.loads(event.body),  # type: ignore[attr-defined]
+            payload=json.loads(event.body),
+            sealed=base64.b64decode(event.sealed) if event.sealed else None,
+            scope=event.scope,
         )
 
     # Where a read stands.
@@ -215,6 +219,11 @@ class History:
             " AND e.session_event=1 AND e.position<=? ORDER BY e.position",
             session_id,
             as_of.position,
+        )
+
+    def session_is_known(self, session_id: str) -> bool:
+        return bool(
+            self._rows("SELECT 1 FROM ledger_entries WHERE session_id=? LIMIT 1", session_id)
         )
 
     def session_subject(self, session_id: str, as_of: AsOf) -> str | None:

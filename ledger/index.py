@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,9 +20,14 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLite
 from psycopg.sql import SQL
 
 from domain.entries import StreamKey, text_field
+from domain.personal_data import erasure_requested
 from domain.routing import LinkRules, learn_links
 from domain.sessions import is_session_event
+from ledger.chain import GENESIS, entry_digest
+from ledger.clock import utc_now_iso
 from ledger.dialect import POSTGRES, SQLITE, Dialect
+from ledger.erasure import erasure_scopes
+from ledger.keyring import erase_keys
 
 ENTRY_TABLES = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -37,7 +41,9 @@ ENTRY_TABLES = [
         stream_id TEXT NOT NULL,
         stream_version BIGINT NOT NULL,
         session_id TEXT,
-        webhook_id TEXT)""",
+        webhook_id TEXT,
+        previous_position BIGINT NOT NULL,
+        digest TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_stream ON ledger_entries (stream_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_session ON ledger_entries (session_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_time ON ledger_entries (recorded_at, position)",
@@ -82,10 +88,6 @@ class IndexEntry:
     stream: StreamKey
     payload: dict[str, Any]
     webhook_id: str | None
-
-
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class CursorLinkBook:
@@ -151,28 +153,35 @@ def write_index(
     if len(entries) != len(stored_events):
         msg = "every ledger event is saved with its index entry"
         raise ValueError(msg)
-    c.execute("SELECT recorded_at FROM ledger_entries ORDER BY position DESC LIMIT 1")
+    c.execute("SELECT position, recorded_at, digest FROM ledger_entries"
+              " ORDER BY position DESC LIMIT 1")  # fmt: skip
     last = c.fetchone()
     # The ledger clock: UTC now, never earlier than the last entry, so it grows with position.
     recorded_at = max(utc_now_iso(), last["recorded_at"]) if last else utc_now_iso()
+    previous = (last["position"], last["digest"]) if last else (0, GENESIS)
     for position, stored, entry in zip(positions, stored_events, entries, strict=True):
-        c.execute(
-            sql("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?)"),
-            (
-                position,
-                recorded_at,
-                entry.idempotency_key,
-                entry.event_type,
-                int(is_session_event(entry.event_type)),
-                entry.stream.type,
-                entry.stream.key,
-                entry.stream.id.hex,
-                stored.originator_version,
-                text_field(entry.payload, "session_id"),
-                entry.webhook_id,
-            ),
+        row = (
+            position,
+            recorded_at,
+            entry.idempotency_key,
+            entry.event_type,
+            int(is_session_event(entry.event_type)),
+            entry.stream.type,
+            entry.stream.key,
+            entry.stream.id.hex,
+            stored.originator_version,
+            text_field(entry.payload, "session_id"),
+            entry.webhook_id,
         )
+        digest = entry_digest(previous[1], previous[0], row, stored.originator_id,
+                              stored.originator_version, stored.topic, stored.state)  # fmt: skip
+        c.execute(sql("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"),
+                  (*row, previous[0], digest))  # fmt: skip
+        previous = (position, digest)
         link_rules(CursorLinkBook(c, sql, position), entry.stream, entry.payload)
+        erasure = erasure_requested(entry.event_type, entry.payload)
+        if erasure:
+            erase_keys(c, sql, erasure_scopes(c, sql, erasure), position)
 
 
 class IndexedSQLiteRecorder(SQLiteApplicationRecorder):

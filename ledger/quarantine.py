@@ -2,7 +2,8 @@
 
 Verifa signed them, so they were acknowledged and must not be lost; but they are
 not valid ledger events (not JSON, not UTF-8, or a known type with missing or
-mistyped fields). The raw body is kept byte for byte with the reasons.
+mistyped fields). The raw body is kept byte for byte with the reasons, sealed
+under a data key of its own: it may hold personal data nobody could parse out.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ledger.clock import utc_now_iso
 from ledger.dialect import Dialect
-from ledger.index import utc_now_iso
+from ledger.keyring import Keyring, seal, unseal
 
 QUARANTINE_TABLE = """CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT PRIMARY KEY,
@@ -51,9 +53,10 @@ class QuarantinedDelivery:
 class Quarantine:
     """The quarantine list, kept in the ledger's database."""
 
-    def __init__(self, datastore: Any, sql: Dialect) -> None:
+    def __init__(self, datastore: Any, sql: Dialect, keyring: Keyring) -> None:
         self.datastore = datastore
         self.sql = sql
+        self.keyring = keyring
 
     def create_table(self) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -64,6 +67,9 @@ class Quarantine:
     ) -> str:
         """Keep a delivery; the same body delivered again is held once, under the same id."""
         entry_id = "q_" + hashlib.sha256(body).hexdigest()[:24]
+        scope = f"quarantine:{entry_id}"
+        key = self.keyring.key_for_sealing(scope)
+        assert key is not None, "quarantine keys are never erased"
         with self.datastore.transaction(commit=True) as c:
             c.execute(
                 self.sql("INSERT INTO quarantine VALUES (?,?,?,?,?,?,NULL) ON CONFLICT DO NOTHING"),
@@ -71,12 +77,19 @@ class Quarantine:
                     entry_id,
                     utc_now_iso(),
                     webhook_id,
-                    body,
+                    seal(key, scope, body),
                     reason,
                     json.dumps(errors, default=str),
                 ),
             )
         return entry_id
+
+    @staticmethod
+    def _open(keys: dict[str, bytes | None], entry_id: str, sealed: bytes) -> bytes:
+        scope = f"quarantine:{entry_id}"
+        key = keys.get(scope)
+        assert key is not None, "quarantine keys are never erased"
+        return unseal(key, scope, sealed)
 
     def release(self, entry_id: str, position: int) -> None:
         with self.datastore.transaction(commit=True) as c:
@@ -92,12 +105,13 @@ class Quarantine:
         with self.datastore.transaction(commit=False) as c:
             c.execute(sql + " ORDER BY received_at, id")
             rows = c.fetchall()
+        keys = self.keyring.keys(f"quarantine:{r['id']}" for r in rows)
         return [
             QuarantinedDelivery(
                 id=r["id"],
                 received_at=r["received_at"],
                 webhook_id=r["webhook_id"],
-                body=bytes(r["body"]),
+                body=self._open(keys, r["id"], bytes(r["body"])),
                 reason=r["reason"],
                 errors=json.loads(r["errors"]),
                 released_position=r["released_position"],

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ledger.application import Ledger
 from ledger.dialect import POSTGRES
-from ledger.settings import Credentials, Settings
+from ledger.settings import Credentials, Settings, load_credentials
 from projections.models import READ_MODELS
 from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
@@ -38,8 +38,13 @@ class Services:
             Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
                 parents=True, exist_ok=True
             )
+        credentials = credentials or load_credentials(settings, generate=False)
+        if credentials.master_key is None:
+            msg = "no master key: set LEDGER_MASTER_KEY, or run a `ledger` command to generate one"
+            raise ValueError(msg)
         ledger = Ledger.open(
             settings.database_url,
+            master_key=credentials.master_key,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
             link_rules=links.learn,
@@ -51,7 +56,7 @@ class Services:
         runner = ProjectionRunner(
             ledger.history, read_models, models, links=link_index, recorder=ledger.recorder
         )
-        return cls(settings, ledger, read_models, runner, credentials or Credentials())
+        return cls(settings, ledger, read_models, runner, credentials)
 
     def close(self) -> None:
         self.ledger.close()

@@ -1,8 +1,8 @@
 """Settings from environment variables (and an optional `.env`), DESIGN §8.
 
-With no webhook secrets or API tokens configured, the first `ledger serve`
-generates them and keeps them in the data directory (mode 600), so a new user
-has a working, authenticated ledger at once.
+With no webhook secrets, API tokens or master key configured, the first `ledger`
+command generates them and keeps them in the data directory (mode 600), so a new
+user has a working, authenticated ledger at once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.keyring import generate_master_key, parse_master_key
 from ledger.webhook_signature import WebhookSecret
 
 ROLES = ("auditor", "officer", "admin")
@@ -30,6 +31,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/ledger.db"
     webhook_secrets: str = ""
     api_tokens: str = ""
+    master_key: str = ""  # wraps the data keys of personal data; keep it safe and backed up
     max_body_bytes: int = 1024 * 1024
     signature_tolerance_seconds: int = 300
     pool_size: int = 5
@@ -73,6 +75,7 @@ class Credentials:
 
     webhook_secrets: list[WebhookSecret] = field(default_factory=list)
     api_tokens: dict[str, str] = field(default_factory=dict)
+    master_key: bytes | None = None
     generated: dict[str, Any] = field(default_factory=dict)  # what this start created
 
 
@@ -100,6 +103,8 @@ def _read_kept(path: Path) -> dict[str, Any]:
             raise ValueError("not a JSON object")
         parse_secrets(",".join(kept.get("webhook_secrets", [])))
         parse_tokens(",".join(f"{t}:{r}" for t, r in kept.get("api_tokens", {}).items()))
+        if "master_key" in kept:
+            parse_master_key(kept["master_key"])
     except (ValueError, TypeError, AttributeError) as error:
         raise ValueError(f"{path} is not valid ({error}); fix or remove it") from None
     return kept
@@ -112,10 +117,12 @@ def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
     """
     path = settings.data_dir / "credentials.json"
     kept = _read_kept(path)
+    master_text = settings.master_key or kept.get("master_key", "")
     creds = Credentials(
         parse_secrets(settings.webhook_secrets)
         or parse_secrets(",".join(kept.get("webhook_secrets", []))),
         parse_tokens(settings.api_tokens) or dict(kept.get("api_tokens", {})),
+        parse_master_key(master_text) if master_text else None,
     )
     if generate and not creds.webhook_secrets:
         creds.webhook_secrets = [WebhookSecret.generate()]
@@ -123,6 +130,10 @@ def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
     if generate and not creds.api_tokens:
         creds.api_tokens = {secrets.token_urlsafe(24): role for role in ROLES}
         creds.generated["api_tokens"] = dict(creds.api_tokens)
+    if generate and creds.master_key is None:
+        text = generate_master_key()
+        creds.master_key = parse_master_key(text)
+        creds.generated["master_key"] = text
     if creds.generated:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

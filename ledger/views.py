@@ -12,7 +12,7 @@ from typing import Any
 from domain.cases import ReviewCase
 from domain.documents import DocumentRecord
 from domain.entries import LedgerEntry
-from domain.payloads import mask_personal_data
+from domain.personal_data import mask_personal_data
 from domain.screening import Screening
 from domain.sessions import Session
 from domain.subject import SubjectStatus

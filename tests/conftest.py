@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.application import Ledger
+from ledger.keyring import parse_master_key
 from ledger.services import Services
 from ledger.settings import Credentials, Settings
 from ledger.webhook_signature import WebhookSecret, signed_headers
@@ -21,6 +22,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = WebhookSecret(b"test-secret-0123456789abcdef0123")
 ROTATED_SECRET = WebhookSecret(b"rotated-secret-0123456789abcdef0")
 TOKENS = {"auditor-token": "auditor", "officer-token": "officer", "admin-token": "admin"}
+MASTER_KEY_TEXT = "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, for tests only
+MASTER_KEY = parse_master_key(MASTER_KEY_TEXT)
 
 
 def seed_examples() -> list[dict[str, Any]]:
@@ -47,7 +50,7 @@ def new_database(store: str, tmp_path: Path) -> NewDatabase:
 
 @pytest.fixture
 def ledger(new_database: NewDatabase) -> Iterator[Ledger]:
-    ledger = Ledger.open(new_database())
+    ledger = Ledger.open(new_database(), master_key=MASTER_KEY)
     yield ledger
     ledger.close()
 
@@ -55,7 +58,8 @@ def ledger(new_database: NewDatabase) -> Iterator[Ledger]:
 @pytest.fixture
 def services(new_database: NewDatabase, tmp_path: Path) -> Iterator[Services]:
     settings = Settings(database_url=new_database(), data_dir=tmp_path / "var")
-    services = Services.open(settings, Credentials([SECRET, ROTATED_SECRET], dict(TOKENS)))
+    credentials = Credentials([SECRET, ROTATED_SECRET], dict(TOKENS), MASTER_KEY)
+    services = Services.open(settings, credentials)
     yield services
     services.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from ledger.webhook_signature import signed_headers
-from tests.conftest import SECRET
+from tests.conftest import MASTER_KEY_TEXT, SECRET
 
 AUDITOR = {"Authorization": "Bearer auditor-token"}
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -48,6 +48,7 @@ class LedgerServer:
             "LEDGER_DATA_DIR": str(self.folder),
             "LEDGER_WEBHOOK_SECRETS": str(SECRET),
             "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
+            "LEDGER_MASTER_KEY": MASTER_KEY_TEXT,
         }
 
     def start(self) -> LedgerServer:

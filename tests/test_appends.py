@@ -10,6 +10,7 @@ import pytest
 from domain.aggregates import Check
 from ledger.application import Duplicate, Ledger, Recorded
 from ledger.ingestion import ingest
+from tests.conftest import MASTER_KEY
 from tests.databases import NewDatabase
 
 
@@ -23,7 +24,7 @@ def test_four_ledger_processes_on_one_stream_record_every_delivery_once(
 ) -> None:
     """Each `Ledger` has its own lock and cache, as four server processes would."""
     url = new_database()
-    writers = [Ledger.open(url) for _ in range(4)]
+    writers = [Ledger.open(url, master_key=MASTER_KEY) for _ in range(4)]
     bodies = [session_event(n) for n in range(60)] * 2  # every delivery twice
     with ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(lambda i: ingest(writers[i % 4], bodies[i], None),

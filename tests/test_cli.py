@@ -11,14 +11,14 @@ import pytest
 from ledger.cli import main
 from ledger.settings import Settings, load_credentials
 from ledger.stores import persistence_env
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, MASTER_KEY, MASTER_KEY_TEXT
 from tests.databases import NewDatabase
 
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_database: NewDatabase) -> Path:
     monkeypatch.chdir(tmp_path)
-    for name in ("LEDGER_WEBHOOK_SECRETS", "LEDGER_API_TOKENS"):
+    for name in ("LEDGER_WEBHOOK_SECRETS", "LEDGER_API_TOKENS", "LEDGER_MASTER_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LEDGER_DATABASE_URL", new_database())
     monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
@@ -118,20 +118,24 @@ def test_user_errors_exit_2_with_a_message(
 def test_first_start_generates_credentials_kept_private(data_dir: Path) -> None:
     settings = Settings()
     generated = load_credentials(settings, generate=True)
-    assert set(generated.generated) == {"webhook_secrets", "api_tokens"}
+    assert set(generated.generated) == {"webhook_secrets", "api_tokens", "master_key"}
     assert sorted(generated.api_tokens.values()) == ["admin", "auditor", "officer"]
+    assert generated.master_key is not None and len(generated.master_key) == 32
     kept = data_dir / "credentials.json"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     again = load_credentials(settings, generate=True)
     assert not again.generated
     assert again.api_tokens == generated.api_tokens
+    assert again.master_key == generated.master_key
 
 
 def test_configured_credentials_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
     monkeypatch.setenv("LEDGER_API_TOKENS", "t1:auditor,t2:admin")
+    monkeypatch.setenv("LEDGER_MASTER_KEY", MASTER_KEY_TEXT)
     credentials = load_credentials(Settings(), generate=True)
     assert credentials.api_tokens == {"t1": "auditor", "t2": "admin"}
+    assert credentials.master_key == MASTER_KEY
     assert not credentials.generated
 
 
@@ -140,7 +144,7 @@ def test_only_what_is_not_configured_is_generated(
 ) -> None:
     monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
     credentials = load_credentials(Settings(), generate=True)
-    assert set(credentials.generated) == {"api_tokens"}
+    assert set(credentials.generated) == {"api_tokens", "master_key"}
     kept = json.loads((data_dir / "credentials.json").read_text())
     assert "webhook_secrets" not in kept
 
@@ -163,6 +167,7 @@ def test_a_bad_token_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     ("LEDGER_DATABASE_URL", "mysql://db", "sqlite:///PATH or postgresql://"),
     ("LEDGER_MAX_BODY_BYTES", "0", "positive"),
     ("LEDGER_POOL_SIZE", "1", "at least 2"),
+    ("LEDGER_MASTER_KEY", "too-short", "LEDGER_MASTER_KEY must be 32 bytes"),
 ])  # fmt: skip
 def test_bad_settings_are_clear_errors(
     variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from domain.payloads import EVENT_MODELS, ValidationError, mask_personal_data, validate_payload
+from domain.payloads import EVENT_MODELS, ValidationError, validate_payload
+from domain.personal_data import mask_personal_data
 from tests.conftest import seed_examples
 
 

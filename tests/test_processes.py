@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from ledger.application import Ledger
+from tests.conftest import MASTER_KEY, MASTER_KEY_TEXT
 from tests.databases import NewDatabase, empty_postgres_database
 from tests.servers import AUDITOR, LedgerServer
 from tests.tcp_proxy import TcpProxy
@@ -60,7 +61,7 @@ def test_32_simultaneous_copies_of_one_delivery_record_one_event(
     assert {a.status_code for a in answers} == {200}
     assert len({a.json()["position"] for a in answers}) == 1
     assert sorted(a.json()["status"] for a in answers).count("recorded") == 1
-    ledger = Ledger.open(database_url)
+    ledger = Ledger.open(database_url, master_key=MASTER_KEY)
     assert len(ledger.history.entries(ledger.as_of())) == 1
     ledger.close()
 
@@ -75,7 +76,7 @@ def test_hundreds_of_simultaneous_deliveries_for_one_subject_are_all_recorded_in
     positions = [a.json()["position"] for a in answers]
     assert len(set(positions)) == 300
 
-    ledger = Ledger.open(database_url)
+    ledger = Ledger.open(database_url, master_key=MASTER_KEY)
     entries = ledger.history.entries(ledger.as_of())
     assert sorted(e.position for e in entries) == sorted(positions)
     ledger.close()
@@ -126,7 +127,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_pa
             worker, n = key.removeprefix("idk-").split("-")
             again = restarted.deliver(session_created(f"s{worker}-{n}", key, f"u{worker}"))
             assert again.json() == {"status": "duplicate", "position": position}
-        ledger = Ledger.open(database_url)
+        ledger = Ledger.open(database_url, master_key=MASTER_KEY)
         with ledger.datastore.transaction(commit=False) as c:
             counts = []
             for sql in (f"SELECT count(*) AS n FROM {ledger.sql.events_table}",
@@ -172,13 +173,15 @@ def test_processes_starting_at_once_create_the_tables_once(new_database: NewData
     url = new_database()
     opener = (
         "import sys; from ledger.services import Services; from ledger.settings import Settings;"
-        "Services.open(Settings(database_url=sys.argv[1], data_dir=sys.argv[2])).close()"
+        "Services.open(Settings(database_url=sys.argv[1], data_dir=sys.argv[2],"
+        " master_key=sys.argv[3])).close()"
     )
-    starts = [subprocess.Popen([sys.executable, "-c", opener, url, str(Path.cwd() / "var")],
+    arguments = [url, str(Path.cwd() / "var"), MASTER_KEY_TEXT]
+    starts = [subprocess.Popen([sys.executable, "-c", opener, *arguments],
                                stderr=subprocess.PIPE) for _ in range(4)]  # fmt: skip
     errors = [p.communicate(timeout=60)[1].decode() for p in starts]
     assert [p.returncode for p in starts] == [0, 0, 0, 0], errors
-    ledger = Ledger.open(url)
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
     assert ledger.as_of().position == 0
     ledger.close()
 

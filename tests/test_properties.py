@@ -28,6 +28,7 @@ from ledger.views import subject_view
 from projections.models import READ_MODELS
 from projections.read_model import Selection
 from projections.runner import ProjectionRunner
+from tests.conftest import MASTER_KEY
 from tests.databases import NewDatabase
 from tests.histories import SUBJECT_OF_SESSION, deliveries
 from tests.memory_links import MemoryLinkBook
@@ -46,7 +47,7 @@ RULES = settings(
 
 @contextmanager
 def fresh_ledger(new_database: NewDatabase) -> Iterator[Ledger]:
-    ledger = Ledger.open(new_database())
+    ledger = Ledger.open(new_database(), master_key=MASTER_KEY)
     try:
         yield ledger
     finally:

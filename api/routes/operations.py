@@ -1,13 +1,13 @@
-"""Operations: projection health and the quarantine list (admin), and liveness."""
+"""Operations: projection health, the quarantine list and the access log (admin), liveness."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from api.dependencies import Admin, ServicesDep
-from api.schemas import Projections, QuarantineList
+from api.schemas import AccessLogPage, Projections, QuarantineList
 
 router = APIRouter(tags=["operations"])
 
@@ -25,7 +25,26 @@ def projections(services: ServicesDep, _: Admin) -> dict[str, Any]:
 
 
 @router.get("/quarantine", response_model=QuarantineList)
-def quarantine(services: ServicesDep, _: Admin, include_released: bool = False) -> dict[str, Any]:
-    """Authentic deliveries that could not be read, with why (see `ledger quarantine replay`)."""
+def quarantine(
+    services: ServicesDep, reader: Admin, include_released: bool = False
+) -> dict[str, Any]:
+    """Authentic deliveries that could not be read, with why (see `ledger quarantine replay`).
+
+    Their bodies may hold personal data: each read is in the access log.
+    """
+    services.ledger.access_log.record(reader.who, reader.role, "(quarantine)", "quarantine list")
     entries = services.ledger.quarantine.list(include_released=include_released)
     return {"entries": [entry.as_dict() for entry in entries]}
+
+
+@router.get("/access-log", response_model=AccessLogPage)
+def access_log(
+    services: ServicesDep,
+    _: Admin,
+    subject: str | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Who read personal data, whose and when, oldest first; page on with `after` (an id)."""
+    accesses = services.ledger.access_log.list(subject, after, limit)
+    return {"accesses": [access.as_dict() for access in accesses]}

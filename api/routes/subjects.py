@@ -38,14 +38,15 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 def subject_timeline(
     external_ref: str,
     services: ServicesDep,
-    role: Auditor,
+    reader: Auditor,
     point: AsOfPoint,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """Every ledger event in the subject's history, ascending by position, page by page.
 
-    Auditors see personal data (document extractions) masked; officers and admins see it.
+    Auditors see personal data (document extractions) masked. Officers and admins
+    see it as sent until it is erased, and each such read is in the access log.
     """
     ledger = services.ledger
     if cursor is not None:
@@ -58,10 +59,16 @@ def subject_timeline(
         raise not_found("subject", external_ref, as_of.position)
     page = entries[:limit]
     more = len(entries) > limit
+    if reader.role == "auditor":
+        events = [entry_view(entry, masked=True) for entry in page]
+    else:
+        ledger.access_log.record(reader.who, reader.role, external_ref,
+                                 f"timeline as of {as_of.position}")  # fmt: skip
+        events = [entry_view(entry) for entry in ledger.disclose(page)]
     return {
         "subject": external_ref,
         "as_of": as_of.as_dict(),
-        "events": [entry_view(entry, masked=role == "auditor") for entry in page],
+        "events": events,
         "next_cursor": encode_cursor(as_of.position, page[-1].position) if more else None,
     }
 

@@ -1,0 +1,33 @@
+"""Integrity: recompute the ledger's hash chain on request (DESIGN §7)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.dependencies import Auditor, ServicesDep
+from api.schemas import LedgerVerification
+from ledger.chain import Digest
+
+router = APIRouter(prefix="/ledger", tags=["integrity"])
+
+
+@router.get("/verify", response_model=LedgerVerification)
+def verify(
+    services: ServicesDep,
+    _: Auditor,
+    since_position: Annotated[int | None, Query(ge=0)] = None,
+    since_digest: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+) -> dict[str, Any]:
+    """Whether every stored entry still gives the digest recorded for it, and which first does not.
+
+    With `since_position` and `since_digest` (from `ledger digest`), also whether
+    the ledger still passes through that exported head: history only grew.
+    """
+    if (since_position is None) != (since_digest is None):
+        raise HTTPException(422, "give both since_position and since_digest, or neither")
+    since = None
+    if since_position is not None and since_digest is not None:
+        since = Digest(since_position, since_digest)
+    return services.ledger.chain.verify(since).as_dict()

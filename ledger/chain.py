@@ -1,0 +1,175 @@
+"""Tamper evidence (DESIGN §7): every ledger entry is bound, in position order, into a hash chain.
+
+An entry's digest is SHA-256 over the digest and position of the entry before
+it, the entry's index row (position, clock, idempotency key, stream, ...) and
+its stored event exactly as stored (originator, version, topic, state bytes).
+The append computes it inside its own transaction, under the lock that orders
+positions. Verification recomputes the chain from the first entry, one batch at
+a time, and names the first position whose stored rows no longer give the
+digest recorded for it: a changed byte, a deleted row or two swapped rows all
+break the chain there. Rewriting the whole chain after a change is caught by an
+exported digest: the ledger must still pass through it (`verify --since`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from ledger.dialect import Dialect
+
+GENESIS = "0" * 64  # the digest "before" the first entry
+
+# The index row's fields that are bound into the chain, in order.
+INDEX_FIELDS = (
+    "position", "recorded_at", "idempotency_key", "event_type", "session_event", "stream_type",
+    "stream_key", "stream_id", "stream_version", "session_id", "webhook_id",
+)  # fmt: skip
+
+
+def _field(value: Any) -> bytes:
+    """One field, unambiguously: absent, or its bytes with their length."""
+    if value is None:
+        return b"\x00"
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return b"\x01" + len(data).to_bytes(8, "big") + data
+
+
+def entry_digest(
+    previous_digest: str,
+    previous_position: int,
+    index_row: Sequence[Any],
+    originator_id: UUID | str,
+    originator_version: int,
+    topic: str,
+    state: bytes,
+) -> str:
+    """The chain's digest at one entry, given the one before it."""
+    digest = hashlib.sha256()
+    event = (UUID(str(originator_id)).hex, originator_version, topic, bytes(state))
+    for value in (previous_digest, previous_position, *index_row, *event):
+        digest.update(_field(value))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Digest:
+    """The chain's head at a position: what `ledger digest` exports."""
+
+    position: int
+    digest: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "digest": self.digest}
+
+    @classmethod
+    def load(cls, path: Path) -> Digest:
+        try:
+            data = json.loads(path.read_text())
+            digest = cls(int(data["position"]), str(data["digest"]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            msg = f"{path} is not a digest file ({{'position', 'digest'}}): {error}"
+            raise ValueError(msg) from None
+        if len(digest.digest) != 64 or digest.position < 0:
+            raise ValueError(f"{path} is not a digest file: bad position or digest")
+        return digest
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What verifying the chain found."""
+
+    ok: bool
+    checked: int
+    head: Digest
+    first_bad_position: int | None = None
+    problem: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "head": self.head.as_dict(),
+                "first_bad_position": self.first_bad_position, "problem": self.problem}  # fmt: skip
+
+
+class Chain:
+    """Reads, heads and verifies the chain stored in the ledger index."""
+
+    def __init__(self, datastore: Any, sql: Dialect, batch_size: int = 2000) -> None:
+        self.datastore = datastore
+        self.sql = sql
+        self.batch_size = batch_size
+        position = sql.position_column
+        self.rows_sql = (
+            f"SELECT s.{position} AS event_position, s.originator_id, s.originator_version,"
+            f" s.topic, s.state, e.* FROM {sql.events_table} s LEFT JOIN ledger_entries e"
+            f" ON e.position = s.{position} WHERE s.{position} > ? ORDER BY s.{position} LIMIT ?"
+        )
+        self.orphans_sql = (
+            f"SELECT min(e.position) AS position FROM ledger_entries e LEFT JOIN"
+            f" {sql.events_table} s ON s.{position} = e.position WHERE s.{position} IS NULL"
+        )
+
+    def head(self) -> Digest:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT position, digest FROM ledger_entries ORDER BY position DESC LIMIT 1")
+            row = c.fetchone()
+        return Digest(row["position"], row["digest"]) if row else Digest(0, GENESIS)
+
+    def _rows(self) -> Iterator[Any]:
+        """Every stored event with its index row, in position order, a batch at a time."""
+        after = 0
+        while True:
+            with self.datastore.transaction(commit=False) as c:
+                c.execute(self.sql(self.rows_sql), (after, self.batch_size))
+                rows = c.fetchall()
+            yield from rows
+            if len(rows) < self.batch_size:
+                return
+            after = rows[-1]["event_position"]
+
+    def verify(self, since: Digest | None = None) -> Verification:
+        """Recompute the chain from the first entry; stop at the first that does not match."""
+        previous = Digest(0, GENESIS)
+        checked = 0
+        passed_since = since is None or since.position == 0
+
+        def broken(position: int, problem: str) -> Verification:
+            return Verification(False, checked, self.head(), position, problem)
+
+        for row in self._rows():
+            position = row["event_position"]
+            if since and not passed_since and position > since.position:
+                return broken(since.position, "the exported digest's position is not in the"
+                              " ledger any more: an entry was deleted")  # fmt: skip
+            if row["position"] is None:
+                return broken(position, "the event has no index row: it was deleted")
+            if row["previous_position"] != previous.position:
+                if row["previous_position"] > previous.position:
+                    missing = row["previous_position"]
+                    return broken(missing, "the entry is missing: it was deleted")
+                return broken(position, "entries were reordered or inserted")
+            digest = entry_digest(
+                previous.digest, previous.position, [row[f] for f in INDEX_FIELDS],
+                row["originator_id"], row["originator_version"], row["topic"], row["state"],
+            )  # fmt: skip
+            if digest != row["digest"]:
+                return broken(position, "the stored entry was changed")
+            if since and position == since.position:
+                if digest != since.digest:
+                    return broken(position, "the ledger no longer extends the exported digest")
+                passed_since = True
+            previous = Digest(position, digest)
+            checked += 1
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.orphans_sql)
+            orphan = c.fetchone()["position"]
+        if orphan is not None:
+            return broken(orphan, "the index row has no event: the event was deleted")
+        if not passed_since:
+            assert since is not None
+            return broken(since.position, "the ledger ends before the exported digest's position")
+        return Verification(True, checked, previous)

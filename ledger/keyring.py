@@ -1,0 +1,160 @@
+"""Data keys for personal data (DESIGN §7): one per session, document or stream, wrapped by the
+master key, and destroyed to erase.
+
+A data key is 32 random bytes; the database holds it only wrapped (AES-GCM under
+`LEDGER_MASTER_KEY`, bound to its scope). Erasing a scope replaces its wrapped
+key with nothing and keeps the row as a tombstone, so personal data that arrives
+later for that scope is stored already erased. After an erasure, SQLite's
+write-ahead log is checkpointed and PostgreSQL's dead row versions vacuumed, so
+the destroyed key does not linger in the database files either.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger.clock import utc_now_iso
+from ledger.dialect import POSTGRES, Dialect
+
+KEYS_TABLE = """CREATE TABLE IF NOT EXISTS data_keys (
+    scope TEXT PRIMARY KEY,
+    wrapped {blob},
+    created_at TEXT NOT NULL,
+    erased_at TEXT,
+    erased_position BIGINT)"""
+
+_CHECK_SCOPE = "$master-key-check"  # a row that tells whether the master key is the right one
+_CHECK_TEXT = b"verifa-ledger master key"
+
+
+class WrongMasterKey(Exception):
+    """The master key does not open this database's data keys."""
+
+
+def parse_master_key(text: str) -> bytes:
+    """`LEDGER_MASTER_KEY`: 32 bytes, URL-safe base64 (as `ledger serve` generates it)."""
+    try:
+        key = base64.urlsafe_b64decode(text.strip().encode() + b"==")
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise ValueError("LEDGER_MASTER_KEY must be 32 bytes in URL-safe base64 (44 characters)")
+    return key
+
+
+def generate_master_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def seal(key: bytes, scope: str, plaintext: bytes) -> bytes:
+    """AES-GCM with a fresh nonce, bound to the scope (a sealed value cannot be moved)."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, scope.encode())
+
+
+def unseal(key: bytes, scope: str, sealed: bytes) -> bytes:
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], scope.encode())
+
+
+def erase_keys(c: Any, sql: Dialect, scopes: Iterable[str], position: int | None) -> None:
+    """Destroy the scopes' keys in `c`'s transaction, leaving tombstones (whether or not a key
+    existed yet)."""
+    if sql is not POSTGRES:
+        c.execute("PRAGMA secure_delete=ON")  # overwritten bytes are zeroed, not left in the page
+    for scope in sorted(set(scopes)):
+        c.execute(
+            sql("INSERT INTO data_keys VALUES (?, NULL, ?, ?, ?) ON CONFLICT (scope) DO UPDATE"
+                " SET wrapped=NULL, erased_at=excluded.erased_at,"
+                " erased_position=excluded.erased_position WHERE data_keys.wrapped IS NOT NULL"),
+            (scope, utc_now_iso(), utc_now_iso(), position),
+        )  # fmt: skip
+
+
+class Keyring:
+    """The data keys of one ledger database, opened with its master key."""
+
+    def __init__(self, datastore: Any, sql: Dialect, master_key: bytes) -> None:
+        self.datastore = datastore
+        self.sql = sql
+        self.master = AESGCM(master_key)
+
+    def create_table(self) -> None:
+        """Create the table, and check (or, on a new database, record) the master key."""
+        with self.datastore.transaction(commit=True) as c:
+            c.execute(KEYS_TABLE.format(blob=self.sql.blob))
+        with self.datastore.transaction(commit=True) as c:  # writes first: see `_keep`
+            stored = self._keep(c, _CHECK_SCOPE, self._wrap(_CHECK_SCOPE, _CHECK_TEXT))
+        try:
+            self._unwrap(_CHECK_SCOPE, stored)
+        except InvalidTag:
+            msg = ("LEDGER_MASTER_KEY is not the key this database was created with:"
+                   " its personal data cannot be read or written")  # fmt: skip
+            raise WrongMasterKey(msg) from None
+
+    def _wrap(self, scope: str, key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self.master.encrypt(nonce, key, scope.encode())
+
+    def _keep(self, c: Any, scope: str, wrapped: bytes) -> Any:
+        """Keep a wrapped key unless the scope has a row (a key or a tombstone); the row's key.
+
+        The insert comes first: a SQLite transaction that reads, then writes after
+        another writer's commit, fails at once instead of waiting for the lock.
+        """
+        c.execute(self.sql("INSERT INTO data_keys VALUES (?,?,?,NULL,NULL) ON CONFLICT DO NOTHING"),
+                  (scope, wrapped, utc_now_iso()))  # fmt: skip
+        c.execute(self.sql("SELECT wrapped FROM data_keys WHERE scope=?"), (scope,))
+        return c.fetchone()["wrapped"]
+
+    def _unwrap(self, scope: str, wrapped: Any) -> bytes | None:
+        if wrapped is None:
+            return None
+        data = bytes(wrapped)
+        return self.master.decrypt(data[:12], data[12:], scope.encode())
+
+    def key_for_sealing(self, scope: str) -> bytes | None:
+        """The scope's data key, created on first use; None once the scope is erased."""
+        key = AESGCM.generate_key(bit_length=256)
+        with self.datastore.transaction(commit=True) as c:
+            return self._unwrap(scope, self._keep(c, scope, self._wrap(scope, key)))
+
+    def keys(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
+        """The data keys of the scopes that still have one, read now (never cached: an erasure
+        in another process takes effect at once)."""
+        wanted = sorted(set(scopes))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql(f"SELECT scope, wrapped FROM data_keys WHERE scope IN ({marks})"),
+                      wanted)  # fmt: skip
+            found = {
+                row["scope"]: self._unwrap(row["scope"], row["wrapped"]) for row in c.fetchall()
+            }
+        return {scope: found.get(scope) for scope in wanted}
+
+    def erased(self) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT scope, erased_at, erased_position FROM data_keys"
+                      " WHERE erased_at IS NOT NULL ORDER BY erased_at, scope")  # fmt: skip
+            return [dict(row) for row in c.fetchall()]
+
+    def purge_destroyed(self) -> None:
+        """Make destroyed keys unrecoverable from the files: no old copies in the WAL or heap."""
+        if self.sql is POSTGRES:
+            with self.datastore.get_connection() as conn:
+                autocommit = conn.autocommit
+                conn.autocommit = True
+                try:
+                    conn.execute("VACUUM data_keys")
+                finally:
+                    conn.autocommit = autocommit
+        else:  # outside a transaction: SQLite connections here are in autocommit mode
+            with self.datastore.get_connection(commit=True) as conn:
+                conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,236 @@
+"""Personal data at rest, erasure and who may read it (DESIGN §7)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.cli import main
+from ledger.keyring import WrongMasterKey, generate_master_key, parse_master_key
+from tests.conftest import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient, seed_examples
+from tests.databases import NewDatabase
+
+PERSONAL = ("first_name", "last_name", "date_of_birth", "document_number")
+
+
+def approval(session_id: str, ref: str, n: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """A `session.approved` whose personal values are unique strings, easy to look for."""
+    payload = next(p for p in seed_examples() if p["event"] == "session.approved")
+    marks = [f"PII{uuid.uuid4().hex[:16]}" for _ in PERSONAL]
+    extracted = {**payload["result"]["extracted_data"], **dict(zip(PERSONAL, marks, strict=True))}
+    return {**payload, "session_id": session_id, "external_ref": ref,
+            "idempotency_key": f"approved-{session_id}-{n}",
+            "result": {**payload["result"], "extracted_data": extracted}}, marks  # fmt: skip
+
+
+def event(event_type: str, key: str, **fields: Any) -> dict[str, Any]:
+    return {"event": event_type, "is_sandbox": False, "idempotency_key": key, **fields}
+
+
+def database_files(ledger: Ledger) -> list[Path]:
+    """The files the ledger's database lives in, flushed to disk."""
+    if ledger.sql.name == "sqlite":
+        path = Path(ledger._sqlite_path)
+        return [p for p in path.parent.glob(f"{path.name}*") if p.is_file()]
+    with ledger.datastore.get_connection() as conn:
+        conn.execute("CHECKPOINT")
+        data = Path(conn.execute("SHOW data_directory").fetchone()["data_directory"])
+        oid = conn.execute(
+            "SELECT oid FROM pg_database WHERE datname = current_database()"
+        ).fetchone()["oid"]
+    folders = [data / "base" / str(oid), data / "pg_wal"]
+    if not os.access(data / "base", os.R_OK):
+        pytest.fail(f"cannot read {data}: run the tests as a user who can (root or postgres)")
+    return [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+
+
+def found_in_files(ledger: Ledger, marks: list[str | bytes], *, wal: bool = True) -> list[str]:
+    found = []
+    for path in database_files(ledger):
+        if not wal and "pg_wal" in path.parts:
+            continue
+        content = path.read_bytes()
+        found += [f"{mark!r} in {path}" for mark in marks
+                  if (mark if isinstance(mark, bytes) else mark.encode()) in content]  # fmt: skip
+    return found
+
+
+def wrapped_key(ledger: Ledger, scope: str) -> bytes:
+    with ledger.datastore.transaction(commit=False) as c:
+        c.execute(ledger.sql("SELECT wrapped FROM data_keys WHERE scope=?"), (scope,))
+        return bytes(c.fetchone()["wrapped"])
+
+
+def timeline_payloads(client: LedgerClient, ref: str, role: str) -> list[dict[str, Any]]:
+    answer = client.read(f"/subjects/{ref}/timeline", role=role)
+    assert answer.status_code == 200, answer.text
+    return [e["payload"] for e in answer.json()["events"]]
+
+
+def extracted(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p["result"]["extracted_data"] for p in payloads if "result" in p]
+
+
+def test_personal_data_is_never_in_the_database_files(client: LedgerClient) -> None:
+    payload, marks = approval("s-pii", "u-pii")
+    assert client.deliver(payload).json()["status"] == "recorded"
+    unreadable = json.dumps(payload).encode()[:-1]  # quarantined: its body is kept sealed too
+    assert client.deliver(unreadable).json()["status"] == "quarantined"
+    client.caught_up()
+    ledger = client.services.ledger
+    assert found_in_files(ledger, ["approved-s-pii-0"])  # the scan sees what is stored...
+    assert found_in_files(ledger, marks) == []  # ...and no personal value is
+    assert extracted(timeline_payloads(client, "u-pii", "officer"))[0]["first_name"] == marks[0]
+    held = client.read("/quarantine", role="admin").json()["entries"]
+    assert held[0]["body_preview"] == unreadable[:200].decode()  # admins still read it
+
+    key = wrapped_key(ledger, "session:s-pii")
+    assert found_in_files(ledger, [key], wal=False)
+    redaction = event("session.redacted", "redact", session_id="s-pii", external_ref="u-pii")
+    assert client.deliver(redaction).status_code == 200
+    assert found_in_files(ledger, marks) == []
+    # The destroyed key is gone from the tables' files too (PostgreSQL's write-ahead log keeps
+    # old pages until it recycles them; the key is wrapped by the master key there).
+    assert found_in_files(ledger, [key], wal=False) == []
+
+
+def test_officers_see_personal_data_until_it_is_erased_auditors_never(
+    client: LedgerClient,
+) -> None:
+    payload, marks = approval("s-1", "ann")
+    client.deliver(payload)
+    assert extracted(timeline_payloads(client, "ann", "auditor"))[0]["first_name"] == "[masked]"
+    assert extracted(timeline_payloads(client, "ann", "officer"))[0]["first_name"] == marks[0]
+    body_as_sent = timeline_payloads(client, "ann", "admin")[0]
+    assert body_as_sent == payload
+
+    client.deliver(event("session.redacted", "redact-1", session_id="s-1", external_ref="ann"))
+    for role in ("officer", "admin"):
+        after = extracted(timeline_payloads(client, "ann", role))[0]
+        assert set(after.values()) == {"[erased]"}, role
+    assert extracted(timeline_payloads(client, "ann", "auditor"))[0]["first_name"] == "[masked]"
+    # The event and its other fields stay; the decision stands.
+    [kept] = [
+        p for p in timeline_payloads(client, "ann", "officer") if p["event"] == "session.approved"
+    ]
+    assert (kept["status"], kept["result"]["face_match_passed"]) == ("approved", True)
+    status = client.caught_up().read("/subjects/ann/status").json()
+    assert status["verification"]["status"] == "approved"
+    assert client.services.ledger.chain.verify().ok
+
+    # Erasure is permanent: personal data arriving later for the session is stored erased.
+    late, late_marks = approval("s-1", "ann", n=1)
+    client.deliver(late)
+    assert [set(d.values()) for d in extracted(timeline_payloads(client, "ann", "officer"))] == [
+        {"[erased]"}, {"[erased]"}]  # fmt: skip
+    assert found_in_files(client.services.ledger, marks + late_marks) == []
+
+
+def test_a_session_erasure_covers_its_documents_and_a_document_can_be_erased_alone(
+    client: LedgerClient,
+) -> None:
+    def extraction(document_id: str, n: int) -> dict[str, Any]:
+        """A future payload that carries personal data in a document event."""
+        return event("document.extracted", f"extract-{document_id}-{n}", document_id=document_id,
+                     extraction_id=f"x{n}", extraction_type="ocr", status="completed",
+                     result={"extracted_data": {"first_name": f"Doc{document_id}"}})  # fmt: skip
+
+    for document_id, session_id in (("d-1", "s-9"), ("d-2", "s-9"), ("d-3", "s-8")):
+        client.deliver(event("document.uploaded", f"up-{document_id}", document_id=document_id,
+                             document_type="passport", classification="identity_document",
+                             session_id=session_id, external_ref="bea"))  # fmt: skip
+        client.deliver(extraction(document_id, 0))
+    client.deliver(event("session.retention-expired", "expire-s-9", session_id="s-9",
+                         external_ref="bea"))  # fmt: skip
+    client.deliver(event("document.redacted", "redact-d-3", document_id="d-3"))
+    erased = {k["scope"] for k in client.services.ledger.keyring.erased()}
+    assert {"session:s-9", "document:d-1", "document:d-2", "document:d-3"} <= erased
+    names = [d["first_name"] for d in extracted(timeline_payloads(client, "bea", "officer"))]
+    assert names == ["[erased]", "[erased]", "[erased]"]
+    assert client.services.ledger.chain.verify().ok
+
+
+def test_erasure_on_request_records_who_and_why_and_projections_still_rebuild(
+    client: LedgerClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    for n, (session_id, ref) in enumerate([("s-a", "cal"), ("s-b", "cal"), ("s-c", "dan")]):
+        client.deliver(approval(session_id, ref, n)[0])
+    services = client.services
+    monkeypatch.setenv("LEDGER_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(services.settings.data_dir))
+    monkeypatch.setenv("LEDGER_MASTER_KEY", MASTER_KEY_TEXT)
+    capsys.readouterr()
+    assert main(["erase", "--subject", "cal", "--reason", "GDPR art. 17 request #12",
+                 "--by", "dpo@example.com", "--json"]) == 0  # fmt: skip
+    result = json.loads(capsys.readouterr().out)
+    assert {"session:s-a", "session:s-b"} <= set(result["erased"])
+    assert "session:s-c" not in result["erased"]
+    cal = timeline_payloads(client, "cal", "officer")
+    assert [set(d.values()) for d in extracted(cal)] == [{"[erased]"}, {"[erased]"}]
+    request = cal[-1]
+    assert (request["event"], request["requested_by"], request["reason"]) == (
+        "ledger.erasure-requested", "dpo@example.com", "GDPR art. 17 request #12")  # fmt: skip
+    assert extracted(timeline_payloads(client, "dan", "officer"))[0]["first_name"] != "[erased]"
+    assert main(["erase", "--subject", "nobody", "--reason", "x"]) == 2
+    assert "no subject 'nobody'" in capsys.readouterr().err
+    assert main(["erase", "--session", "s-c", "--reason", " "]) == 2
+
+    assert services.ledger.chain.verify().ok
+    client.caught_up()
+    before = {ref: client.read(f"/subjects/{ref}/status").json() for ref in ("cal", "dan")}
+    for model in services.runner.models:
+        services.runner.catch_up(only=services.read_models.start_build(model))
+    assert {ref: client.read(f"/subjects/{ref}/status").json() for ref in ("cal", "dan")} == before
+
+
+def test_a_wrong_master_key_is_a_clear_error(new_database: NewDatabase) -> None:
+    url = new_database()
+    Ledger.open(url, master_key=MASTER_KEY).close()
+    with pytest.raises(WrongMasterKey, match="not the key this database was created with"):
+        Ledger.open(url, master_key=parse_master_key(generate_master_key()))
+
+
+ROUTES = {  # route: the lowest role that may read it
+    "/subjects/user_456/timeline": "auditor", "/subjects/user_456/status": "auditor",
+    "/sessions/session_abc123": "auditor", "/checks/check_abc123": "auditor",
+    "/cases/case_abc123": "auditor", "/documents/doc_abc123": "auditor",
+    "/review-queue": "auditor", "/alerts": "auditor", "/ledger/verify": "auditor",
+    "/projections": "admin", "/quarantine": "admin", "/access-log": "admin",
+}  # fmt: skip
+ROLES = ("auditor", "officer", "admin")
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_every_read_route_checks_the_role(client: LedgerClient, route: str) -> None:
+    for payload in seed_examples():
+        assert client.deliver(payload).json()["status"] == "recorded"
+    client.caught_up()
+    assert client.get(route).status_code == 401
+    assert client.get(route, headers={"Authorization": "Bearer guess-123"}).status_code == 401
+    for role in ROLES:
+        allowed = ROLES.index(role) >= ROLES.index(ROUTES[route])
+        answer = client.read(route, role=role)
+        assert answer.status_code == (200 if allowed else 403), (role, answer.text)
+        assert "-token" not in answer.text  # tokens never echoed
+
+
+def test_officer_reads_of_personal_data_are_in_the_access_log(client: LedgerClient) -> None:
+    client.deliver(approval("s-1", "ann")[0])
+    client.read("/subjects/ann/timeline", role="auditor")  # masked: not a disclosure
+    client.read("/subjects/ann/timeline", role="officer", as_of="1")
+    client.read("/subjects/ann/timeline", role="admin")
+    log = client.read("/access-log", role="admin").json()["accesses"]
+    assert [(a["role"], a["subject"], a["what"]) for a in log] == [
+        ("officer", "ann", "timeline as of 1"), ("admin", "ann", "timeline as of 1")]  # fmt: skip
+    assert all(a["who"].startswith(a["role"] + ":") and "token" not in a["who"] for a in log)
+    assert client.read("/access-log", role="officer").status_code == 403
+    only_ann = client.read("/access-log", role="admin", subject="bob").json()["accesses"]
+    assert only_ann == []
+    after_first = client.read("/access-log", role="admin", after=log[0]["id"]).json()
+    assert [a["id"] for a in after_first["accesses"]] == [log[1]["id"]]
