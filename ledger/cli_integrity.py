@@ -32,7 +32,7 @@ def verify(settings: Settings, args: argparse.Namespace) -> None:
               f" digest {result.head.digest}{extends}")  # fmt: skip
     else:
         print(f"FAILED at position {result.first_bad_position}: {result.problem}"
-              f" ({result.checked} entries before it check out)")  # fmt: skip
+              f" (earlier entries intact: {result.checked})")  # fmt: skip
     if not result.ok:
         raise SystemExit(1)
 
