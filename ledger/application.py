@@ -7,16 +7,14 @@ make the append atomic, ordered and deduplicated.
 
 from __future__ import annotations
 
-import base64
 import fcntl
 import itertools
-import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -27,28 +25,24 @@ from eventsourcing.utils import Environment, EnvType
 
 from domain.aggregates import STREAM_CLASSES, LedgerStream
 from domain.entries import LedgerEntry, StreamKey
-from domain.personal_data import (
-    ERASED,
-    SEALED,
-    erasure_requested,
-    has_personal_data,
-    hide_personal_data,
-    protection_scope,
-)
+from domain.personal_data import erasure_requested
 from domain.routing import LinkRules, learn_links, route
 from ledger import reads
 from ledger.access_log import AccessLog
 from ledger.chain import Chain
 from ledger.dialect import POSTGRES, SQLITE
+from ledger.group_commit import GroupCommitter
 from ledger.history import AsOf, History
 from ledger.index import IndexedPostgresRecorder, IndexEntry
-from ledger.keyring import Keyring, seal, unseal
+from ledger.keyring import Keyring
 from ledger.quarantine import Quarantine
+from ledger.sealing import Sealer
 from ledger.stores import persistence_env
 from ledger.views import Doc
 
 # Optimistic-concurrency conflicts (writers on one stream) are retried, with backoff, this long.
 APPEND_DEADLINE_SECONDS = 10.0
+BATCH_SIZE = 256  # deliveries committed together at most
 
 
 class LedgerBusy(Exception):
@@ -67,6 +61,20 @@ class Delivery:
     @property
     def event_type(self) -> str:
         return str(self.payload["event"])
+
+
+@dataclass(frozen=True)
+class Append:
+    """A delivery ready to append: its stream, its index entry and its event's facts."""
+
+    delivery: Delivery
+    stream: StreamKey
+    entry: IndexEntry
+    facts: dict[str, Any]
+
+    @property
+    def stream_class(self) -> type[LedgerStream]:
+        return STREAM_CLASSES[self.stream.type]
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ class Ledger(Application[UUID]):
         self.history = History(self.datastore, self.sql, self.mapper, self.repository)
         self.chain = Chain(self.datastore, self.sql)
         self.keyring = Keyring(self.datastore, self.sql, master_key)
+        self.sealer = Sealer(self.keyring)
         self.quarantine = Quarantine(self.datastore, self.sql, self.keyring)
         self.access_log = AccessLog(self.datastore, self.sql)
         self._sqlite_path = env.get("SQLITE_DBNAME", "")
@@ -117,7 +126,10 @@ class Ledger(Application[UUID]):
             self.keyring.create_table()
             self.quarantine.create_table()
             self.access_log.create_table()
-        self._append_lock = threading.Lock()
+        self._append_lock = threading.Lock()  # one batch at a time in this process
+        self._committer: GroupCommitter[Append, Recorded | Duplicate] = GroupCommitter(
+            self._append_batch, BATCH_SIZE
+        )
 
     @classmethod
     def open(
@@ -132,6 +144,10 @@ class Ledger(Application[UUID]):
         """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
         env = persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
         return cls(env, master_key, link_rules)
+
+    def close(self) -> None:
+        self._committer.close()
+        super().close()
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:
@@ -153,79 +169,102 @@ class Ledger(Application[UUID]):
                 conn.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_KEY,))
 
     def record(self, delivery: Delivery) -> Recorded | Duplicate:
-        """Append one readable delivery, exactly once per idempotency key.
+        """Append one readable delivery, exactly once per idempotency key; concurrent
+        deliveries are committed together (`GroupCommitter`), each answered after its commit.
 
         The index's unique key decides duplicates inside the append's own
         transaction, so concurrent retries of one delivery record one event.
         """
+        return self._committer.submit(self._prepare(delivery))
+
+    def record_all(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate]:
+        """Append many deliveries in batches (a backfill): the same as recording each in turn."""
+        prepared = [self._prepare(delivery) for delivery in deliveries]
+        results: list[Recorded | Duplicate] = []
+        for start in range(0, len(prepared), BATCH_SIZE):
+            for result in self._append_batch(prepared[start : start + BATCH_SIZE]):
+                if isinstance(result, Exception):
+                    raise result
+                results.append(result)
+        return results
+
+    def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """Entries with personal data as sent where its key exists, erased where it does not."""
+        return self.sealer.disclose(entries)
+
+    def _prepare(self, delivery: Delivery) -> Append:
         stream = route(delivery.payload)
-        entry = IndexEntry(
-            delivery.idempotency_key,
-            delivery.event_type,
-            stream,
-            delivery.payload,
-            delivery.webhook_id,
-        )
-        stream_class = STREAM_CLASSES[stream.type]
+        entry = IndexEntry(delivery.idempotency_key, delivery.event_type, stream,
+                           delivery.payload, delivery.webhook_id)  # fmt: skip
+        facts = self.sealer.event_facts(stream, delivery.event_type, delivery.idempotency_key,
+                                        delivery.body, delivery.payload)  # fmt: skip
+        return Append(delivery, stream, entry, facts)
+
+    def _append_batch(self, batch: Sequence[Append]) -> list[Recorded | Duplicate | Exception]:
+        """One transaction for the batch; duplicates of recorded or batched keys are answered
+        with the first one's position. If another process wrote to one of the streams (or one
+        of the keys) first, the batch falls back to one append at a time."""
+        with self._append_lock:
+            known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
+            first_of: dict[str, int] = {}
+            aggregates: dict[UUID, LedgerStream] = {}
+            events: list[Any] = []  # domain events in arrival order, whatever their stream
+            for i, append in enumerate(batch):
+                key = append.delivery.idempotency_key
+                if key in known or key in first_of:
+                    continue
+                first_of[key] = i
+                stream_id = append.stream.id
+                aggregate = aggregates.get(stream_id) or self._load(append.stream_class, stream_id)
+                if aggregate is None:
+                    aggregate = append.stream_class(key=append.stream.key, **append.facts)
+                else:
+                    aggregate.record(**append.facts)
+                aggregates[stream_id] = aggregate
+                events += aggregate.collect_events()
+            positions: dict[int, int] = {}
+            if events:
+                order = list(first_of.values())
+                try:
+                    recordings = self.save(*events, index_entries=[batch[i].entry for i in order])
+                except IntegrityError:
+                    return [self._append_one(append) for append in batch]
+                positions = {i: r.notification.id for i, r in zip(order, recordings, strict=True)}
+        if any(erasure_requested(a.delivery.event_type, a.delivery.payload) for a in batch):
+            self.keyring.purge_destroyed()
+        results: list[Recorded | Duplicate | Exception] = []
+        for i, append in enumerate(batch):
+            key = append.delivery.idempotency_key
+            if i in positions:
+                results.append(Recorded(positions[i]))
+            else:
+                results.append(Duplicate(known.get(key) or positions[first_of[key]]))
+        return results
+
+    def _append_one(self, append: Append) -> Recorded | Duplicate | Exception:
+        """Append alone, retrying concurrency conflicts with backoff until the deadline."""
         deadline = time.monotonic() + APPEND_DEADLINE_SECONDS
-        facts: dict[str, Any] | None = None
+        delivery, stream = append.delivery, append.stream
         for attempt in itertools.count():
             existing = self.history.position_of(delivery.idempotency_key)
             if existing is not None:
                 return Duplicate(existing)
             if attempt and time.monotonic() > deadline:
                 break
-            facts = facts or self._facts(stream, delivery)
-            with self._append_lock:
-                aggregate = self._load(stream_class, stream.id)
-                if aggregate is None:
-                    aggregate = stream_class(key=stream.key, **facts)
-                else:
-                    aggregate.record(**facts)
-                try:
-                    recordings = self.save(aggregate, index_entries=[entry])
-                except IntegrityError:
-                    pass  # a duplicate, or a concurrent append to the stream: look again
-                else:
-                    if erasure_requested(delivery.event_type, delivery.payload):
-                        self.keyring.purge_destroyed()
-                    return Recorded(recordings[0].notification.id)
+            aggregate = self._load(append.stream_class, stream.id)
+            if aggregate is None:
+                aggregate = append.stream_class(key=stream.key, **append.facts)
+            else:
+                aggregate.record(**append.facts)
+            try:
+                recordings = self.save(aggregate, index_entries=[append.entry])
+            except IntegrityError:
+                pass  # a duplicate, or a concurrent append to the stream: look again
+            else:
+                return Recorded(recordings[0].notification.id)
             time.sleep(random.uniform(0, min(0.5, 0.01 * 2**attempt)))  # let the others commit
         msg = f"could not append to stream {stream.type}/{stream.key}: too much contention"
-        raise LedgerBusy(msg)
-
-    def _facts(self, stream: StreamKey, delivery: Delivery) -> dict[str, Any]:
-        """What the stream's event stores: the body as sent, or, when it carries personal
-        data, the body with those values hidden and the body as sent sealed under its key."""
-        facts = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
-        if not has_personal_data(delivery.payload):
-            return {**facts, "body": delivery.body}
-        scope = protection_scope(stream, delivery.payload)
-        key = self.keyring.key_for_sealing(scope)  # None once erased: stored already erased
-        hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
-        sealed = seal(key, scope, delivery.body.encode()) if key else None
-        return {
-            **facts,
-            "body": json.dumps(hidden, ensure_ascii=False),
-            "sealed": base64.b64encode(sealed).decode() if sealed else None,
-            "scope": scope,
-        }
-
-    def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
-        """The entries with their personal data as sent, where its key still exists; erased
-        where it does not. For officers and admins (callers record the access)."""
-        keys = self.keyring.keys(e.scope for e in entries if e.scope)
-        disclosed = []
-        for entry in entries:
-            key = keys.get(entry.scope) if entry.scope else None
-            if key and entry.sealed and entry.scope:
-                payload = json.loads(unseal(key, entry.scope, entry.sealed))
-            elif entry.scope:
-                payload = hide_personal_data(entry.payload, ERASED)
-            else:
-                payload = entry.payload
-            disclosed.append(replace(entry, payload=payload, sealed=None))
-        return disclosed
+        return LedgerBusy(msg)
 
     def _load(self, stream_class: type[LedgerStream], stream_id: UUID) -> LedgerStream | None:
         try:

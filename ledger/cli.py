@@ -21,7 +21,7 @@ from ledger.cli_privacy import ErasureError, record_cli_access
 from ledger.cli_projections import ProjectionError
 from ledger.demo import demo_deliveries
 from ledger.history import AsOf, parse_point
-from ledger.ingestion import ingest
+from ledger.ingestion import ingest_all
 from ledger.services import Services
 from ledger.settings import Settings, load_credentials
 from ledger.tables import print_json, print_table
@@ -59,11 +59,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _count_outcomes(ledger: Ledger, bodies: Sequence[bytes]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for body in bodies:
-        outcome = ingest(ledger, body, None)
-        counts[outcome.status] += 1
-    return counts
+    return Counter(outcome.status for outcome in ingest_all(ledger, bodies))
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> None:

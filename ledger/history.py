@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -163,6 +164,15 @@ class History:
             "SELECT position FROM ledger_entries WHERE idempotency_key=?", idempotency_key
         )
         return int(rows[0]["position"]) if rows else None
+
+    def positions_of(self, idempotency_keys: Sequence[str]) -> dict[str, int]:
+        """The positions of those keys already recorded."""
+        if not idempotency_keys:
+            return {}
+        marks = ",".join("?" * len(idempotency_keys))
+        rows = self._rows(f"SELECT idempotency_key, position FROM ledger_entries"
+                          f" WHERE idempotency_key IN ({marks})", *idempotency_keys)  # fmt: skip
+        return {row["idempotency_key"]: int(row["position"]) for row in rows}
 
     def entries(self, as_of: AsOf) -> list[LedgerEntry]:
         """The whole ledger up to a prefix, in position order."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -99,6 +100,30 @@ def ingest(ledger: Ledger, body: bytes, webhook_id: str | None) -> Outcome:
     except NotRecordable as problem:
         return Quarantined(ledger.quarantine.hold(body, webhook_id, problem.reason, problem.errors))
     return ledger.record(delivery)
+
+
+def ingest_all(ledger: Ledger, bodies: Sequence[bytes], chunk: int = 1024) -> list[Outcome]:
+    """A backfill: the outcome of ingesting each body in turn, appended in batches."""
+    outcomes: list[Outcome] = []
+    for start in range(0, len(bodies), chunk):
+        outcomes += _ingest_chunk(ledger, bodies[start : start + chunk])
+    return outcomes
+
+
+def _ingest_chunk(ledger: Ledger, bodies: Sequence[bytes]) -> list[Outcome]:
+    outcomes: list[Outcome | None] = []
+    readable: list[tuple[int, Delivery]] = []
+    for body in bodies:
+        try:
+            readable.append((len(outcomes), read_delivery(body, None)))
+            outcomes.append(None)
+        except NotRecordable as problem:
+            held = ledger.quarantine.hold(body, None, problem.reason, problem.errors)
+            outcomes.append(Quarantined(held))
+    recorded = ledger.record_all([delivery for _, delivery in readable])
+    for (index, _), outcome in zip(readable, recorded, strict=True):
+        outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 @dataclass(frozen=True)

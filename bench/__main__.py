@@ -1,0 +1,233 @@
+"""`python -m bench [--full] [--stores sqlite,postgres]`: every figure beside its baseline.
+
+Each measurement runs on a fresh database of each store, in processes of its own;
+each ratio is against a baseline measured in the same run on the same store.
+Results go to bench/results/<mode>.json and a chart to bench/results/<mode>.svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench.histories import history
+from bench.report import Figure, print_figures, write_chart
+from bench.servers import baseline_server, ledger_server, peak_rss_mb, serving
+from ledger.webhook_signature import WebhookSecret
+
+RESULTS = Path(__file__).parent / "results"
+POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+
+
+@dataclass(frozen=True)
+class Scale:
+    requests: int  # HTTP deliveries per server
+    backfill: int  # deliveries ingested, then rebuilt and verified
+    as_of_sizes: tuple[int, ...]  # ledger sizes for as-of reads
+
+
+QUICK = Scale(requests=3000, backfill=10_000, as_of_sizes=(2_000, 10_000))
+FULL = Scale(requests=20_000, backfill=200_000, as_of_sizes=(10_000, 100_000, 1_000_000))
+
+
+class Databases:
+    """Fresh databases of one store, named for what they hold."""
+
+    def __init__(self, store: str, folder: Path) -> None:
+        self.store, self.folder = store, folder
+
+    def new(self, name: str) -> str:
+        if self.store == "sqlite":
+            return f"sqlite:///{self.folder / name}.db"
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "bench_{name}"')
+            admin.execute(f'CREATE DATABASE "bench_{name}"')
+        return f"{POSTGRES}/bench_{name}"
+
+    def baseline_target(self, url: str) -> str:
+        return url.removeprefix("sqlite:///") if self.store == "sqlite" else url
+
+
+def task(name: str, url: str, *args: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.tasks", name, url, *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def rate(result: dict[str, Any]) -> float:
+    return float(result["rows"]) / float(result["seconds"])
+
+
+def load(port: int, secret: str, bodies_file: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.load",
+            "127.0.0.1",
+            str(port),
+            secret,
+            "16",
+            str(bodies_file),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
+    secret = str(WebhookSecret.generate())
+    bodies = folder / "bodies.jsonl"
+    bodies.write_bytes(b"\n".join(history(scale.requests)) + b"\n")
+    base_url = dbs.new("http_baseline")
+    command, env = baseline_server(dbs.baseline_target(base_url), secret)
+    with serving(command, env, folder) as (port, pid):
+        base = load(port, secret, bodies)
+        base_rss = peak_rss_mb(pid)
+    command, env = ledger_server(dbs.new("http_ledger"), secret, folder)
+    with serving(command, env, folder) as (port, pid):
+        ours = load(port, secret, bodies)
+        our_rss = peak_rss_mb(pid)
+    failed = sum(n for status, n in ours["statuses"].items() if not status.startswith("2"))
+    store = dbs.store
+    return [
+        Figure(
+            store,
+            "HTTP ingestion, 16 connections (req/s)",
+            ours["per_second"],
+            base["per_second"],
+            1.0,
+            note=f"p50 {ours['p50_ms']:.1f} ms (baseline {base['p50_ms']:.1f}),"
+            f" peak RSS {our_rss:.0f} MB (baseline {base_rss:.0f}), non-2xx {failed}",
+        ),
+        Figure(
+            store,
+            "HTTP ingestion p99 latency (ms)",
+            ours["p99_ms"],
+            base["p99_ms"],
+            None,
+            limit=50.0,
+        ),
+    ]
+
+
+def backfill_rebuild_verify(dbs: Databases, scale: Scale) -> tuple[list[Figure], str]:
+    url = dbs.new("backfill")
+    ours = task("backfill", url, scale.backfill)
+    raw = task("raw_insert", dbs.new("raw_insert"), scale.backfill)
+    read = task("read_log", url)
+    rebuilt = task("rebuild", url)
+    verified = task("verify", url)
+    store, n = dbs.store, f"{scale.backfill:,}"
+    figures = [
+        Figure(
+            store,
+            f"backfill of {n} deliveries (rows/s)",
+            rate(ours),
+            rate(raw),
+            0.25,
+            note="baseline: executemany in one transaction"
+            if store == "sqlite"
+            else "baseline: COPY",
+        ),
+        Figure(
+            store,
+            "rebuild of every projection (events/s)",
+            rate(rebuilt),
+            rate(read),
+            0.25,
+            note=f"baseline: reading the notification log; peak RSS"
+            f" {rebuilt['peak_rss_mb']:.0f} MB",
+        ),
+        Figure(
+            store,
+            "integrity verification (events/s)",
+            rate(verified),
+            rate(read),
+            0.5,
+            note=f"peak RSS {verified['peak_rss_mb']:.0f} MB",
+        ),
+    ]
+    return figures, url
+
+
+def as_of(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) -> list[Figure]:
+    results = {}
+    for size in scale.as_of_sizes:
+        url = backfilled[1] if size == backfilled[0] else dbs.new(f"as_of_{size}")
+        if size != backfilled[0]:
+            task("backfill", url, size)
+        results[size] = task("as_of_reads", url, 300)
+    smallest, largest = results[min(results)], results[max(results)]
+    figures = [
+        Figure(
+            dbs.store,
+            f"as-of status + timeline p99 at {size:,} events (ms)",
+            r["p99_ms"],
+            None,
+            None,
+            limit=10.0,
+        )
+        for size, r in results.items()
+    ]
+    figures.append(
+        Figure(
+            dbs.store,
+            f"as-of p50 at {max(results):,} vs {min(results):,} events (x)",
+            largest["p50_ms"] / smallest["p50_ms"],
+            None,
+            None,
+            limit=1.5,
+            note=f"p50 {smallest['p50_ms']:.2f} ms -> {largest['p50_ms']:.2f} ms",
+        )
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--full", action="store_true", help="the issue's full sizes (long)")
+    parser.add_argument("--stores", default="sqlite,postgres")
+    args = parser.parse_args()
+    scale, mode = (FULL, "full") if args.full else (QUICK, "quick")
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        for store in args.stores.split(","):
+            folder = Path(tmp) / store
+            folder.mkdir()
+            dbs = Databases(store, folder)
+            print(f"[{store}] HTTP ingestion ...", file=sys.stderr, flush=True)
+            figures += http_ingestion(dbs, scale, folder)
+            print(f"[{store}] backfill, rebuild, verify ...", file=sys.stderr, flush=True)
+            more, url = backfill_rebuild_verify(dbs, scale)
+            figures += more
+            print(f"[{store}] as-of reads ...", file=sys.stderr, flush=True)
+            figures += as_of(dbs, scale, (scale.backfill, url))
+    RESULTS.mkdir(exist_ok=True)
+    command = "make bench-full" if args.full else "make bench"
+    (RESULTS / f"{mode}.json").write_text(
+        json.dumps({"command": command, "figures": [f.as_dict() for f in figures]}, indent=1)
+    )
+    write_chart(figures, RESULTS / f"{mode}.svg", title=f"`{command}`: ratio to baseline")
+    print_figures(figures, command)
+
+
+if __name__ == "__main__":
+    main()

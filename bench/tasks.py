@@ -1,0 +1,138 @@
+"""Measurements that run inside one process each, so each reports its own peak memory.
+
+Run as `python -m bench.tasks TASK DATABASE_URL [N]`; prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+
+from bench.histories import history
+from bench.servers import MASTER_KEY
+from ledger.application import Ledger
+from ledger.ingestion import ingest_all
+from ledger.keyring import parse_master_key
+from ledger.services import read_model_store
+from projections.models import READ_MODELS
+from projections.runner import ProjectionRunner
+from projections.subject_links import SUBJECT_LINKS, LinkIndex
+
+
+def _open(url: str) -> Ledger:
+    return Ledger.open(url, master_key=parse_master_key(MASTER_KEY))
+
+
+def backfill(url: str, count: int) -> dict[str, Any]:
+    """`ledger ingest`'s work: every delivery through ingestion, appended in batches."""
+    ledger = _open(url)
+    bodies = list(history(count))
+    started = time.perf_counter()
+    ingest_all(ledger, bodies)
+    return {"rows": count, "seconds": time.perf_counter() - started}
+
+
+def raw_insert(url: str, count: int) -> dict[str, Any]:
+    """The same rows inserted the fastest plain way: executemany in one transaction (SQLite),
+    COPY (PostgreSQL)."""
+    rows = [
+        (json.loads(body).get("idempotency_key", str(n)), body.decode())
+        for n, body in enumerate(history(count))
+    ]
+    started = time.perf_counter()
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("CREATE TABLE raw (key TEXT, body TEXT)")
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO raw VALUES (?, ?)", rows)
+        conn.execute("COMMIT")
+    else:
+        with psycopg.connect(url) as pg:
+            pg.execute("CREATE TABLE raw (key TEXT, body TEXT)")
+            with pg.cursor().copy("COPY raw (key, body) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    return {"rows": count, "seconds": time.perf_counter() - started}
+
+
+def read_log(url: str) -> dict[str, Any]:
+    """The raw rate of reading the whole notification log, in pages of 500."""
+    ledger = _open(url)
+    started, count, start = time.perf_counter(), 0, 1
+    while page := ledger.recorder.select_notifications(start=start, limit=500):
+        count += len(page)
+        start = page[-1].id + 1
+    return {"rows": count, "seconds": time.perf_counter() - started}
+
+
+def rebuild(url: str) -> dict[str, Any]:
+    """Every projection built afresh beside the live one, to the head."""
+    ledger = _open(url)
+    store = read_model_store(ledger, READ_MODELS)
+    links = LinkIndex(ledger.history, store, SUBJECT_LINKS)
+    links.prepare()
+    runner = ProjectionRunner(ledger.history, store, READ_MODELS, links=links)
+    builds = [links.start_build(), *(store.start_build(model) for model in READ_MODELS)]
+    started = time.perf_counter()
+    runner.catch_up()
+    assert all(store.serving(b.name) is not None for b in builds)
+    return {"rows": ledger.history.count_after(0), "seconds": time.perf_counter() - started}
+
+
+def verify(url: str) -> dict[str, Any]:
+    ledger = _open(url)
+    started = time.perf_counter()
+    result = ledger.chain.verify()
+    assert result.ok, result
+    return {"rows": result.checked, "seconds": time.perf_counter() - started}
+
+
+def as_of_reads(url: str, samples: int) -> dict[str, Any]:
+    """Status and timeline of subjects with about 20 events, as of random past positions."""
+    ledger = _open(url)
+    rng = random.Random(3)
+    head = ledger.as_of().position
+    subjects = [f"user_456_{n}" for n in range(0, max(1, head // 30), 7)][:200]
+    latencies = []
+    for _ in range(samples):
+        subject, position = rng.choice(subjects), rng.randint(head // 2, head)
+        started = time.perf_counter()
+        as_of = ledger.as_of(position)
+        ledger.subject_status(subject, as_of)
+        ledger.timeline(subject, as_of)
+        latencies.append(time.perf_counter() - started)
+    latencies.sort()
+    return {
+        "ledger_size": head,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+    }
+
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "backfill": backfill,
+    "raw_insert": raw_insert,
+    "read_log": read_log,
+    "rebuild": rebuild,
+    "verify": verify,
+    "as_of_reads": as_of_reads,
+}
+
+
+def main() -> None:
+    task, url, *rest = sys.argv[1:]
+    result = TASKS[task](url, *(int(r) for r in rest))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

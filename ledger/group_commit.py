@@ -1,0 +1,91 @@
+"""Group commit: deliveries that arrive together are appended together, in one transaction.
+
+Each request thread hands its prepared append to the committer and waits. The
+committer's thread takes everything waiting (up to a batch), appends it in one
+transaction, and answers every delivery of the batch only after that commit, so
+an acknowledgement still means durably recorded. One commit (one fsync, one
+table lock) then serves many deliveries.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass
+class _Waiting(Generic[Item, Result]):
+    item: Item
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Result | Exception | None = None
+    error: BaseException | None = None
+
+
+class GroupCommitter(Generic[Item, Result]):
+    """Runs `commit(batch)` on batches of submitted items, one batch at a time.
+
+    `commit` returns one result per item, in order; a result that is an exception
+    is raised to that item's submitter alone.
+    """
+
+    def __init__(
+        self, commit: Callable[[Sequence[Item]], list[Result | Exception]], max_batch: int = 256
+    ) -> None:
+        self._commit = commit
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Waiting[Item, Result] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def submit(self, item: Item) -> Result:
+        """The item's result, once the batch it went in has committed (or its error)."""
+        waiting: _Waiting[Item, Result] = _Waiting(item)
+        self._ensure_running()
+        self._queue.put(waiting)
+        waiting.done.wait()
+        if waiting.error is not None:
+            raise waiting.error
+        if isinstance(waiting.result, Exception):
+            raise waiting.result
+        assert waiting.result is not None
+        return waiting.result
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+
+    def _ensure_running(self) -> None:
+        with self._start_lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            try:
+                results = self._commit([w.item for w in batch])
+            except BaseException as error:  # every waiter hears of it; the thread carries on
+                for waiting in batch:
+                    waiting.error = error
+                    waiting.done.set()
+                continue
+            for waiting, result in zip(batch, results, strict=True):
+                waiting.result = result
+                waiting.done.set()
