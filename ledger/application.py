@@ -38,6 +38,7 @@ from ledger.keyring import Keyring
 from ledger.quarantine import Quarantine
 from ledger.sealing import Sealer
 from ledger.stores import persistence_env
+from ledger.stream_cache import StreamCache
 from ledger.views import Doc
 
 # Optimistic-concurrency conflicts (writers on one stream) are retried, with backoff, this long.
@@ -127,6 +128,7 @@ class Ledger(Application[UUID]):
             self.quarantine.create_table()
             self.access_log.create_table()
         self._append_lock = threading.Lock()  # one batch at a time in this process
+        self._streams = StreamCache()
         self._committer: GroupCommitter[Append, Recorded | Duplicate] = GroupCommitter(
             self._append_batch, BATCH_SIZE
         )
@@ -209,27 +211,25 @@ class Ledger(Application[UUID]):
             first_of: dict[str, int] = {}
             aggregates: dict[UUID, LedgerStream] = {}
             events: list[Any] = []  # domain events in arrival order, whatever their stream
-            for i, append in enumerate(batch):
-                key = append.delivery.idempotency_key
-                if key in known or key in first_of:
-                    continue
-                first_of[key] = i
-                stream_id = append.stream.id
-                aggregate = aggregates.get(stream_id) or self._load(append.stream_class, stream_id)
-                if aggregate is None:
-                    aggregate = append.stream_class(key=append.stream.key, **append.facts)
-                else:
-                    aggregate.record(**append.facts)
-                aggregates[stream_id] = aggregate
-                events += aggregate.collect_events()
-            positions: dict[int, int] = {}
-            if events:
+            try:
+                for i, append in enumerate(batch):
+                    key = append.delivery.idempotency_key
+                    if key in known or key in first_of:
+                        continue
+                    first_of[key] = i
+                    aggregate = aggregates[append.stream.id] = self._with_event(append, aggregates)
+                    events += aggregate.collect_events()
                 order = list(first_of.values())
-                try:
-                    recordings = self.save(*events, index_entries=[batch[i].entry for i in order])
-                except IntegrityError:
-                    return [self._append_one(append) for append in batch]
-                positions = {i: r.notification.id for i, r in zip(order, recordings, strict=True)}
+                entries = [batch[i].entry for i in order]
+                recordings = self.save(*events, index_entries=entries) if events else []
+            except IntegrityError:  # another process wrote first: reload, one at a time
+                self._streams.forget(aggregates)
+                return [self._append_one(append) for append in batch]
+            except BaseException:
+                self._streams.forget(aggregates)  # advanced in memory, not in the store
+                raise
+            self._streams.keep(aggregates.values())
+            positions = {i: r.notification.id for i, r in zip(order, recordings, strict=True)}
         if any(erasure_requested(a.delivery.event_type, a.delivery.payload) for a in batch):
             self.keyring.purge_destroyed()
         results: list[Recorded | Duplicate | Exception] = []
@@ -240,6 +240,16 @@ class Ledger(Application[UUID]):
             else:
                 results.append(Duplicate(known.get(key) or positions[first_of[key]]))
         return results
+
+    def _with_event(self, append: Append, batch: dict[UUID, LedgerStream]) -> LedgerStream:
+        """The append's stream with its new event: from this batch, the cache, or the store."""
+        stream_id = append.stream.id
+        aggregate = (batch.get(stream_id) or self._streams.get(stream_id)
+                     or self._load(append.stream_class, stream_id))  # fmt: skip
+        if aggregate is None:
+            return append.stream_class(key=append.stream.key, **append.facts)
+        aggregate.record(**append.facts)
+        return aggregate
 
     def _append_one(self, append: Append) -> Recorded | Duplicate | Exception:
         """Append alone, retrying concurrency conflicts with backoff until the deadline."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from ledger.cli_projections import ProjectionError
 from ledger.demo import demo_deliveries
 from ledger.history import AsOf, parse_point
 from ledger.ingestion import ingest_all
+from ledger.projection_worker import ProjectionWorker
 from ledger.services import Services
 from ledger.settings import Settings, load_credentials
 from ledger.tables import print_json, print_table
@@ -47,15 +49,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     credentials = load_credentials(settings, generate=False)  # `main` generated what was missing
     kept = settings.data_dir / "credentials.json"
     print(f"Credentials: LEDGER_* environment variables, else {kept}.")
-    if args.no_projections:
-        os.environ["LEDGER_FOLLOW_PROJECTIONS"] = "false"
-    # Every worker process builds its app from the environment: hand them the credentials.
+    # Every process builds its app from the environment: hand them the credentials. The API
+    # processes leave the read models to the projections' worker (or to `projections run`).
     os.environ["LEDGER_WEBHOOK_SECRETS"] = ",".join(str(s) for s in credentials.webhook_secrets)
     os.environ["LEDGER_API_TOKENS"] = ",".join(
         f"{t}:{r}" for t, r in credentials.api_tokens.items()
     )
-    uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers,
-                host=args.host, port=args.port, log_level="info")  # fmt: skip
+    os.environ["LEDGER_FOLLOW_PROJECTIONS"] = "false"
+    with contextlib.ExitStack() as background:
+        if not args.no_projections:
+            background.enter_context(ProjectionWorker())
+        uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers,
+                    host=args.host, port=args.port, log_level="info")  # fmt: skip
 
 
 def _count_outcomes(ledger: Ledger, bodies: Sequence[bytes]) -> Counter[str]:

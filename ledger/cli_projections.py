@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+from ledger.projection_worker import stop_with_parent
 from ledger.services import Services
 from ledger.settings import Settings
 from ledger.tables import print_json, print_table
@@ -49,6 +50,7 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    stop_with_parent(stop)
     print("following the ledger; Ctrl-C to stop", file=sys.stderr)
     services.runner.run(stop)
 
