@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +33,8 @@ INDEX_FIELDS = (
 )  # fmt: skip
 
 
-def _field(value: Any) -> bytes:
-    """One field, unambiguously: absent, or its bytes with their length."""
-    if value is None:
-        return b"\x00"
-    data = value if isinstance(value, bytes) else str(value).encode()
-    return b"\x01" + len(data).to_bytes(8, "big") + data
+index_fields = operator.itemgetter(*INDEX_FIELDS)
+event_fields = operator.itemgetter("originator_id", "originator_version", "topic", "state")
 
 
 def entry_digest(
@@ -49,12 +46,23 @@ def entry_digest(
     topic: str,
     state: bytes,
 ) -> str:
-    """The chain's digest at one entry, given the one before it."""
-    digest = hashlib.sha256()
-    event = (UUID(str(originator_id)).hex, originator_version, topic, bytes(state))
-    for value in (previous_digest, previous_position, *index_row, *event):
-        digest.update(_field(value))
+    """The chain's digest at one entry, given the one before it.
+
+    SHA-256 over the length of a JSON array (the previous digest and position,
+    the index row, the originator, version and topic), that array, and the state
+    bytes exactly as stored.
+    """
+    originator = (originator_id.hex if isinstance(originator_id, UUID)
+                  else str(originator_id).replace("-", "").lower())  # fmt: skip
+    header = _encode([previous_digest, previous_position, *index_row,
+                      originator, originator_version, topic]).encode()  # fmt: skip
+    digest = hashlib.sha256(len(header).to_bytes(8, "big"))
+    digest.update(header)
+    digest.update(state)
     return digest.hexdigest()
+
+
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -152,10 +160,8 @@ class Chain:
                     missing = row["previous_position"]
                     return broken(missing, "the entry is missing: it was deleted")
                 return broken(position, "entries were reordered or inserted")
-            digest = entry_digest(
-                previous.digest, previous.position, [row[f] for f in INDEX_FIELDS],
-                row["originator_id"], row["originator_version"], row["topic"], row["state"],
-            )  # fmt: skip
+            digest = entry_digest(previous.digest, previous.position, index_fields(row),
+                                  *event_fields(row))  # fmt: skip
             if digest != row["digest"]:
                 return broken(position, "the stored entry was changed")
             if since and position == since.position:
