@@ -33,8 +33,10 @@ def read_one(services: Services, model: ReadModel, key: str, point: int | dateti
         position, doc = services.read_models.get(serving(services, model), key)
         as_of = services.ledger.as_of(position)
     else:
-        as_of = services.ledger.as_of(point)
-        row = model.compute(services.ledger.history, key, as_of)
+        history = services.ledger.history
+        with history.reading():
+            as_of = services.ledger.as_of(point)
+            row = model.compute(history, key, as_of)
         doc = row.doc if row else None
     if doc is None:
         raise not_found(model.kind, key, as_of.position)
@@ -49,10 +51,11 @@ def read_many(
         builds = [(serving(services, s.model), s) for s in selections]
         position, results = services.read_models.select(*builds)
         return services.ledger.as_of(position).as_dict(), results
-    as_of = services.ledger.as_of(point)
     history = services.ledger.history
-    results = [
-        [row.doc for row in s.model.rows_as_of(history, as_of) if s.matches(row)]
-        for s in selections
-    ]
+    with history.reading():
+        as_of = services.ledger.as_of(point)
+        results = [
+            [row.doc for row in s.model.rows_as_of(history, as_of) if s.matches(row)]
+            for s in selections
+        ]
     return as_of.as_dict(), results

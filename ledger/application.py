@@ -296,9 +296,11 @@ class Ledger(Application[UUID]):
         self, subject: str, as_of: AsOf, *, after: int = 0, limit: int | None = None
     ) -> list[LedgerEntry] | None:
         """The subject's history after a position, ascending; None if unknown at `as_of`."""
-        if not self.history.subject_is_known(subject, as_of):
-            return None
-        return self.history.subject_history(subject, as_of, after=after, limit=limit)
+        with self.history.reading():
+            if not self.history.subject_is_known(subject, as_of):
+                return None
+            return self.history.subject_history(subject, as_of, after=after, limit=limit)
 
     def subject_status(self, subject: str, as_of: AsOf) -> Doc | None:
-        return reads.subject_status(self.history, subject, as_of)
+        with self.history.reading():
+            return reads.subject_status(self.history, subject, as_of)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,12 +93,28 @@ class History:
         self.sql = sql
         self.mapper = mapper
         self.repository = repository
+        self._pinned = threading.local()
         self.entries_sql = (
             f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries e JOIN {sql.events_table} s"
             f" ON s.{sql.position_column} = e.position"
         )
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Run this thread's reads in one transaction on one connection (many small reads,
+        such as a projection batch's, then cost one connection checkout, not one each)."""
+        if getattr(self._pinned, "cursor", None) is not None:
+            yield
+            return
+        with self.datastore.transaction(commit=False) as c:
+            self._pinned.cursor = c
+            try:
+                yield
+            finally:
+                self._pinned.cursor = None
+
     def _rows(self, sql: str, *params: Any, cursor: Any = None) -> list[Any]:
+        cursor = cursor or getattr(self._pinned, "cursor", None)
         if cursor is not None:
             cursor.execute(self.sql(sql), params)
             return list(cursor.fetchall())

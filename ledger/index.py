@@ -223,5 +223,6 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
             self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
             positions = [row["notification_id"] for row in curs.fetchall()]
             entries = kwargs.get("index_entries", ())
-            write_index(curs, POSTGRES, positions, stored_events, entries, self.link_rules)
+            with conn.pipeline():  # writes go out without waiting for each answer
+                write_index(curs, POSTGRES, positions, stored_events, entries, self.link_rules)
         return positions

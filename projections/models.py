@@ -4,7 +4,7 @@ and what needs attention: the review queue and the alerts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ledger import reads
 from ledger.history import AsOf, History
@@ -105,6 +105,9 @@ class SessionModel(ReadModel):
         return Row(key, doc["subject"], doc["status"], False, doc)
 
 
+Known = Mapping[tuple[ReadModel, str], Row | None]  # rows already computed, by (model, key)
+
+
 class AttentionModel(ReadModel):
     """Rows of other read models that need someone's attention, under one name and version.
 
@@ -120,9 +123,17 @@ class AttentionModel(ReadModel):
                 for key in model.touched_keys(batch)}  # fmt: skip
 
     def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
+        return self.compose(history, key, as_of, {})
+
+    def compose(self, history: History, key: str, as_of: AsOf, known: Known) -> Row | None:
+        """The row for `key`, from its part's row: one of `known` (computed for the same
+        batch by the part's own model), else computed now."""
         part, _, inner = key.partition(":")
         model, needs_attention = self.parts[part]
-        row = model.compute(history, inner, as_of)
+        if (model, inner) in known:
+            row = known[(model, inner)]
+        else:
+            row = model.compute(history, inner, as_of)
         return Row(key, row.subject, part, needs_attention(row), row.doc) if row else None
 
     def rows_as_of(self, history: History, as_of: AsOf) -> list[Row]:

@@ -21,6 +21,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from ledger.history import AsOf, History
+from projections.models import AttentionModel
 from projections.new_entries import NewEntries
 from projections.read_model import Batch, Build, ReadModel, Row
 from projections.store import ReadModelStore
@@ -29,6 +30,7 @@ from projections.subject_links import LinkIndex
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (position reached, head)
+Computed = dict[tuple[ReadModel, str], Row | None]  # the rows of a batch, by (model, key)
 
 
 class ProjectionRunner:
@@ -39,7 +41,7 @@ class ProjectionRunner:
         history: History,
         store: ReadModelStore,
         models: Sequence[ReadModel],
-        batch_size: int = 500,
+        batch_size: int = 2000,
         links: LinkIndex | None = None,
         recorder: Any = None,
     ) -> None:
@@ -76,7 +78,9 @@ class ProjectionRunner:
             batch = Batch(entries, self.history.link_changes(start, entries[-1].position))
             as_of = AsOf(batch.last_position, None)
             behind = [build for build in targets if positions[build] == start]
-            updates = {build: self._rows(targets[build], batch, as_of) for build in behind}
+            known: Computed = {}  # each row is computed once a batch
+            with self.history.reading():
+                updates = {b: self._rows(targets[b], batch, as_of, known) for b in behind}
             try:
                 self.store.write(batch.last_position, updates)
             except IntegrityError:
@@ -114,9 +118,22 @@ class ProjectionRunner:
             return self.links.position(build)
         return self.store.position(build)
 
-    def _rows(self, model: ReadModel, batch: Batch, as_of: AsOf) -> list[Row]:
-        keys = sorted(model.touched_keys(batch))
-        return [row for key in keys if (row := model.compute(self.history, key, as_of))]
+    def _rows(
+        self,
+        model: ReadModel,
+        batch: Batch,
+        as_of: AsOf,
+        known: dict[tuple[ReadModel, str], Row | None],
+    ) -> list[Row]:
+        rows = []
+        for key in sorted(model.touched_keys(batch)):
+            if isinstance(model, AttentionModel):
+                row = model.compose(self.history, key, as_of, known)
+            else:
+                row = known[(model, key)] = model.compute(self.history, key, as_of)
+            if row is not None:
+                rows.append(row)
+        return rows
 
     def states(self) -> list[dict[str, object]]:
         """Every build: name, version, generation, position, lag to the head, and state."""
