@@ -23,7 +23,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 from domain.aggregates import LedgerStream
 from domain.entries import LedgerEntry, StreamKey
-from ledger.dialect import Dialect
+from ledger.dialect import POSTGRES, Dialect
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,13 @@ class History:
     @contextmanager
     def reading(self) -> Iterator[None]:
         """Run this thread's reads in one transaction on one connection (many small reads,
-        such as a projection batch's, then cost one connection checkout, not one each)."""
-        if getattr(self._pinned, "cursor", None) is not None:
+        such as a projection batch's, then cost one connection checkout, not one each).
+
+        Only on PostgreSQL: there each checkout is round trips to the server, while
+        on SQLite a long read transaction would hold back the write-ahead log's
+        checkpoints and slow every append.
+        """
+        if self.sql is not POSTGRES or getattr(self._pinned, "cursor", None) is not None:
             yield
             return
         with self.datastore.transaction(commit=False) as c:
