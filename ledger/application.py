@@ -207,31 +207,35 @@ class Ledger(Application[UUID]):
         with the first one's position. If another process wrote to one of the streams (or one
         of the keys) first, the batch falls back to one append at a time."""
         with self._append_lock:
-            known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
-            first_of: dict[str, int] = {}
-            aggregates: dict[UUID, LedgerStream] = {}
-            events: list[Any] = []  # domain events in arrival order, whatever their stream
             try:
-                for i, append in enumerate(batch):
-                    key = append.delivery.idempotency_key
-                    if key in known or key in first_of:
-                        continue
-                    first_of[key] = i
-                    aggregate = aggregates[append.stream.id] = self._with_event(append, aggregates)
-                    events += aggregate.collect_events()
-                order = list(first_of.values())
-                entries = [batch[i].entry for i in order]
-                recordings = self.save(*events, index_entries=entries) if events else []
-            except IntegrityError:  # another process wrote first: reload, one at a time
-                self._streams.forget(aggregates)
-                return [self._append_one(append) for append in batch]
-            except BaseException:
-                self._streams.forget(aggregates)  # advanced in memory, not in the store
-                raise
-            self._streams.keep(aggregates.values())
-            positions = {i: r.notification.id for i, r in zip(order, recordings, strict=True)}
+                results = self._append_together(batch)
+            except IntegrityError:  # another process wrote first: from the store, one at a time
+                results = [self._append_one(append) for append in batch]
         if any(erasure_requested(a.delivery.event_type, a.delivery.payload) for a in batch):
             self.keyring.purge_destroyed()
+        return results
+
+    def _append_together(self, batch: Sequence[Append]) -> list[Recorded | Duplicate | Exception]:
+        known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
+        first_of: dict[str, int] = {}
+        aggregates: dict[UUID, LedgerStream] = {}
+        events: list[Any] = []  # domain events in arrival order, whatever their stream
+        try:
+            for i, append in enumerate(batch):
+                key = append.delivery.idempotency_key
+                if key in known or key in first_of:
+                    continue
+                first_of[key] = i
+                aggregate = aggregates[append.stream.id] = self._with_event(append, aggregates)
+                events += aggregate.collect_events()
+            order = list(first_of.values())
+            entries = [batch[i].entry for i in order]
+            recordings = self.save(*events, index_entries=entries) if events else []
+        except BaseException:
+            self._streams.forget(aggregates)  # advanced in memory, not in the store
+            raise
+        self._streams.keep(aggregates.values())
+        positions = {i: r.notification.id for i, r in zip(order, recordings, strict=True)}
         results: list[Recorded | Duplicate | Exception] = []
         for i, append in enumerate(batch):
             key = append.delivery.idempotency_key
