@@ -118,7 +118,7 @@ class Ledger(Application[UUID]):
         self.history = History(self.datastore, self.sql, self.mapper, self.repository)
         self.chain = Chain(self.datastore, self.sql)
         self.keyring = Keyring(self.datastore, self.sql, master_key)
-        self.sealer = Sealer(self.keyring)
+        self.sealer = Sealer(self.keyring, self.history.sessions_mentioned)
         self.quarantine = Quarantine(self.datastore, self.sql, self.keyring)
         self.access_log = AccessLog(self.datastore, self.sql)
         self._sqlite_path = env.get("SQLITE_DBNAME", "")
@@ -220,19 +220,21 @@ class Ledger(Application[UUID]):
         first_of: dict[str, int] = {}
         aggregates: dict[UUID, LedgerStream] = {}
         events: list[Any] = []  # domain events in arrival order, whatever their stream
+        touched: list[UUID] = []  # streams changed in memory, saved or not
         try:
             for i, append in enumerate(batch):
                 key = append.delivery.idempotency_key
                 if key in known or key in first_of:
                     continue
                 first_of[key] = i
+                touched.append(append.stream.id)
                 aggregate = aggregates[append.stream.id] = self._with_event(append, aggregates)
                 events += aggregate.collect_events()
             order = list(first_of.values())
             entries = [batch[i].entry for i in order]
             recordings = self.save(*events, index_entries=entries) if events else []
         except BaseException:
-            self._streams.forget(aggregates)  # advanced in memory, not in the store
+            self._streams.forget(touched)  # advanced in memory, not in the store
             raise
         self._streams.keep(aggregates.values())
         positions = {i: r.notification.id for i, r in zip(order, recordings, strict=True)}

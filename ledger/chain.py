@@ -144,6 +144,8 @@ class Chain:
         previous = Digest(0, GENESIS)
         checked = 0
         passed_since = since is None or since.position == 0
+        if since and since.position == 0 and since.digest != GENESIS:
+            return Verification(False, 0, self.head(), 0, "not a digest of this ledger")
 
         def broken(position: int, problem: str) -> Verification:
             return Verification(False, checked, self.head(), position, problem)
@@ -155,13 +157,18 @@ class Chain:
                               " ledger any more: an entry was deleted")  # fmt: skip
             if row["position"] is None:
                 return broken(position, "the event has no index row: it was deleted")
-            if row["previous_position"] != previous.position:
-                if row["previous_position"] > previous.position:
-                    missing = row["previous_position"]
-                    return broken(missing, "the entry is missing: it was deleted")
+            previous_position = row["previous_position"]
+            if not isinstance(previous_position, int) or not isinstance(row["state"], bytes):
+                return broken(position, "the stored entry was changed (a value of the wrong type)")
+            if previous_position != previous.position:
+                if previous_position > previous.position:
+                    return broken(previous_position, "the entry is missing: it was deleted")
                 return broken(position, "entries were reordered or inserted")
-            digest = entry_digest(previous.digest, previous.position, index_fields(row),
-                                  *event_fields(row))  # fmt: skip
+            try:
+                digest = entry_digest(previous.digest, previous.position, index_fields(row),
+                                      *event_fields(row))  # fmt: skip
+            except (TypeError, ValueError):
+                return broken(position, "the stored entry was changed (a value of the wrong type)")
             if digest != row["digest"]:
                 return broken(position, "the stored entry was changed")
             if since and position == since.position:

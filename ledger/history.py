@@ -254,6 +254,12 @@ class History:
             as_of.position,
         )
 
+    def sessions_mentioned(self, stream: StreamKey) -> list[str]:
+        """The sessions a stream's deliveries have named so far."""
+        rows = self._rows("SELECT session_id FROM session_mentions WHERE stream_id=?",
+                          stream.id.hex)  # fmt: skip
+        return [row["session_id"] for row in rows]
+
     def session_is_known(self, session_id: str) -> bool:
         return bool(
             self._rows("SELECT 1 FROM ledger_entries WHERE session_id=? LIMIT 1", session_id)

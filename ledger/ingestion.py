@@ -62,11 +62,23 @@ def _storable_problem(value: Any, depth: int = 0) -> str | None:
     return None
 
 
+RESERVED_PREFIX = "ledger."  # the ledger's own events, e.g. an erasure request: not from webhooks
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; one that names a key twice is ambiguous (and could hide a field)."""
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        raise ValueError(f"a key appears twice in one object: {', '.join(repeated)[:200]}")
+    return dict(pairs)
+
+
 def read_delivery(body: bytes, webhook_id: str | None) -> Delivery:
     """The delivery as a validated JSON object with its deduplication key, or `NotRecordable`."""
     try:
         text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
         # Lone surrogates ("\ud800") parse but cannot be stored as UTF-8.
         json.dumps(payload, ensure_ascii=False).encode("utf-8")
     except UnicodeError as error:
@@ -78,6 +90,10 @@ def read_delivery(body: bytes, webhook_id: str | None) -> Delivery:
     problem = _storable_problem(payload)
     if problem:
         raise NotRecordable("not storable as sent", [{"msg": problem}])
+    event = payload.get("event")
+    if isinstance(event, str) and event.startswith(RESERVED_PREFIX):
+        reason = f"{RESERVED_PREFIX}* events are the ledger's own, never Verifa's"
+        raise NotRecordable("reserved event type", [{"msg": reason}])
     try:
         validate_payload(payload)
     except ValidationError as error:

@@ -12,7 +12,9 @@ the destroyed key does not linger in the database files either.
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +30,8 @@ KEYS_TABLE = """CREATE TABLE IF NOT EXISTS data_keys (
     created_at TEXT NOT NULL,
     erased_at TEXT,
     erased_position BIGINT)"""
+
+log = logging.getLogger(__name__)
 
 _CHECK_SCOPE = "$master-key-check"  # a row that tells whether the master key is the right one
 _CHECK_TEXT = b"verifa-ledger master key"
@@ -124,6 +128,17 @@ class Keyring:
         with self.datastore.transaction(commit=True) as c:
             return self._unwrap(scope, self._keep(c, scope, self._wrap(scope, key)))
 
+    def erased_among(self, scopes: Iterable[str]) -> set[str]:
+        """Those of the scopes whose keys were destroyed."""
+        wanted = sorted(set(scopes))
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql(f"SELECT scope FROM data_keys WHERE wrapped IS NULL"
+                               f" AND scope IN ({marks})"), wanted)  # fmt: skip
+            return {row["scope"] for row in c.fetchall()}
+
     def keys(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
         """The data keys of the scopes that still have one, read now (never cached: an erasure
         in another process takes effect at once)."""
@@ -156,5 +171,14 @@ class Keyring:
                 finally:
                     conn.autocommit = autocommit
         else:  # outside a transaction: SQLite connections here are in autocommit mode
-            with self.datastore.get_connection(commit=True) as conn:
-                conn.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for attempt in range(50):  # an open reader keeps old pages in the WAL: wait it out
+                with self.datastore.get_connection(commit=True) as conn:
+                    cursor = conn.cursor()
+                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy = cursor.fetchone()[0]
+                if not busy:
+                    return
+                time.sleep(0.02 * (attempt + 1))
+            log.warning(
+                "destroyed keys may linger in the write-ahead log until its next checkpoint"
+            )

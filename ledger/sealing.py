@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from domain.entries import LedgerEntry, StreamKey
+from domain.entries import LedgerEntry, StreamKey, text_field
 from domain.personal_data import (
     ERASED,
     SEALED,
@@ -25,8 +26,9 @@ from ledger.keyring import Keyring, seal, unseal
 
 
 class Sealer:
-    def __init__(self, keyring: Keyring) -> None:
+    def __init__(self, keyring: Keyring, sessions_of: Callable[[StreamKey], list[str]]) -> None:
         self.keyring = keyring
+        self.sessions_of = sessions_of  # the sessions a stream has mentioned so far
 
     def event_facts(
         self, stream: StreamKey, event_type: str, idempotency_key: str, body: str,
@@ -38,7 +40,11 @@ class Sealer:
         if not has_personal_data(payload):
             return {**facts, "body": body}
         scope = protection_scope(stream, payload)
-        key = self.keyring.key_for_sealing(scope)  # None once erased: stored already erased
+        # Erasure is permanent: personal data of an erased session (a document of it
+        # included, even one first seen later) is stored already erased.
+        sessions = {*self.sessions_of(stream), *filter(None, [text_field(payload, "session_id")])}
+        erased = self.keyring.erased_among([f"session:{s}" for s in sessions])
+        key = None if erased else self.keyring.key_for_sealing(scope)  # None: erased
         hidden = hide_personal_data(payload, SEALED if key else ERASED)
         sealed = seal(key, scope, body.encode()) if key else None
         return {

@@ -165,3 +165,21 @@ def test_verify_and_digest_from_the_command_line(
     digest_file.write_text("{not json")
     assert main(["verify", "--since", str(digest_file)]) == 2
     assert "is not a digest file" in capsys.readouterr().err
+
+
+def test_a_value_of_the_wrong_type_is_named_not_a_crash(tmp_path: Path) -> None:
+    """SQLite's columns take any type: a changed row may not even be bytes any more."""
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'typed.db'}", master_key=MASTER_KEY)
+    try:
+        deliver_all(ledger, [session_created(n) for n in range(4)])
+        execute(ledger, "UPDATE stored_events SET state=CAST(state AS TEXT) WHERE rowid=2")
+        result = ledger.chain.verify()
+        assert (result.ok, result.first_bad_position) == (False, 2)
+        assert result.problem is not None and "wrong type" in result.problem
+    finally:
+        ledger.close()
+
+
+def test_a_digest_of_position_0_must_be_the_genesis(recorded: Ledger) -> None:
+    assert recorded.chain.verify(since=Digest(0, GENESIS)).ok
+    assert not recorded.chain.verify(since=Digest(0, "f" * 64)).ok

@@ -234,3 +234,48 @@ def test_officer_reads_of_personal_data_are_in_the_access_log(client: LedgerClie
     assert only_ann == []
     after_first = client.read("/access-log", role="admin", after=log[0]["id"]).json()
     assert [a["id"] for a in after_first["accesses"]] == [log[1]["id"]]
+
+
+def test_a_document_first_seen_after_its_session_was_erased_is_stored_erased(
+    client: LedgerClient,
+) -> None:
+    client.deliver(approval("s-late", "eve")[0])
+    client.deliver(event("document.uploaded", "up-1", document_id="d-early", session_id="s-late",
+                         document_type="passport", classification="identity_document",
+                         external_ref="eve"))  # fmt: skip
+    client.deliver(
+        event("session.redacted", "redact-late", session_id="s-late", external_ref="eve")
+    )
+    client.deliver(event("document.uploaded", "up-2", document_id="d-late", session_id="s-late",
+                         document_type="passport", classification="identity_document",
+                         external_ref="eve"))  # fmt: skip
+    for n, document_id in enumerate(["d-early", "d-late"]):  # no session named: found by links
+        client.deliver(event("document.extracted", f"x-{n}", document_id=document_id,
+                             extraction_id=f"x{n}", extraction_type="ocr", status="completed",
+                             result={"extracted_data": {"first_name": f"LATE{n}"}}))  # fmt: skip
+    names = [d["first_name"] for d in extracted(timeline_payloads(client, "eve", "officer"))]
+    assert names == ["[erased]", "[erased]", "[erased]"]
+    assert found_in_files(client.services.ledger, ["LATE0", "LATE1"]) == []
+
+
+def test_a_body_that_repeats_a_key_is_quarantined_sealed(client: LedgerClient) -> None:
+    """Otherwise the parsed payload (last key wins) could hide personal data the raw body has."""
+    body = (b'{"event":"session.approved","session_id":"s-d","external_ref":"dup",'
+            b'"status":"approved","is_sandbox":false,"idempotency_key":"dup-1",'
+            b'"result":{"extracted_data":{"first_name":"HIDDENNAME"},'
+            b'"extracted_data":null}}')  # fmt: skip
+    answer = client.deliver(body).json()
+    assert answer["status"] == "quarantined"
+    held = client.read("/quarantine", role="admin").json()["entries"]
+    assert "twice" in held[0]["errors"][0]["msg"]
+    assert found_in_files(client.services.ledger, ["HIDDENNAME"]) == []
+
+
+def test_a_webhook_cannot_pose_as_the_ledger_to_erase(client: LedgerClient) -> None:
+    payload, marks = approval("s-f", "fay")
+    client.deliver(payload)
+    forged = event("ledger.erasure-requested", "forged", external_ref="fay",
+                   requested_by="dpo@example.com", reason="forged")  # fmt: skip
+    assert client.deliver(forged).json()["status"] == "quarantined"
+    assert extracted(timeline_payloads(client, "fay", "officer"))[0]["first_name"] == marks[0]
+    assert client.services.ledger.keyring.erased() == []
