@@ -38,12 +38,17 @@ def verify(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def digest(settings: Settings, args: argparse.Namespace) -> None:
-    """The chain's head, as a small JSON file for `verify --since` later."""
+    """The chain's head, as a small JSON file for `verify --since` later; only from a chain
+    that verifies (a digest of a ledger changed behind its back would prove nothing)."""
     services = Services.open(settings)  # keep a reference: it owns the database connections
-    head = services.ledger.chain.head()
-    text = json.dumps(head.as_dict())
+    result = services.ledger.chain.verify()
+    if not result.ok:
+        print(f"FAILED at position {result.first_bad_position}: {result.problem};"
+              " no digest exported")  # fmt: skip
+        raise SystemExit(1)
+    text = json.dumps(result.head.as_dict())
     if args.output:
         Path(args.output).write_text(text + "\n")
-        print(f"wrote {args.output}: position {head.position}")
+        print(f"wrote {args.output}: position {result.head.position}")
     else:
         print(text)

@@ -42,12 +42,18 @@ class GroupCommitter(Generic[Item, Result]):
         self._queue: queue.SimpleQueue[_Waiting[Item, Result] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = False
 
     def submit(self, item: Item) -> Result:
         """The item's result, once the batch it went in has committed (or its error)."""
         waiting: _Waiting[Item, Result] = _Waiting(item)
-        self._ensure_running()
-        self._queue.put(waiting)
+        with self._start_lock:
+            if self._closed:
+                raise RuntimeError("closed: nothing more is appended")
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+                self._thread.start()
+            self._queue.put(waiting)
         waiting.done.wait()
         if waiting.error is not None:
             raise waiting.error
@@ -57,15 +63,12 @@ class GroupCommitter(Generic[Item, Result]):
         return waiting.result
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-
-    def _ensure_running(self) -> None:
+        """Commit what was submitted, then stop; later submissions are refused."""
         with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-                self._thread.start()
+            self._closed = True
+            self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:

@@ -86,3 +86,19 @@ def test_deliveries_from_many_threads_are_each_recorded_once(ledger: Ledger) -> 
     for d, r in zip(deliveries[120:], results[120:], strict=True):
         assert r.position == originals[d.idempotency_key]
     assert ledger.chain.verify().ok
+
+
+def test_closing_commits_what_was_submitted_and_refuses_the_rest() -> None:
+    committed: list[int] = []
+
+    def commit(items: Sequence[int]) -> list[int | Exception]:
+        committed.extend(items)
+        return list(items)
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(committer.submit, range(40)))
+    committer.close()
+    assert results == list(range(40)) and sorted(committed) == list(range(40))
+    with pytest.raises(RuntimeError, match="closed"):
+        committer.submit(41)

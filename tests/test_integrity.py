@@ -158,10 +158,11 @@ def test_verify_and_digest_from_the_command_line(
         execute(ledger, "DELETE FROM ledger_entries WHERE position=?", 4)
     finally:
         ledger.close()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["verify"])
-    assert exit_info.value.code == 1
-    assert "FAILED at position 4" in capsys.readouterr().out
+    for command in (["verify"], ["digest"]):  # no digest of a broken chain either
+        with pytest.raises(SystemExit) as exit_info:
+            main(command)
+        assert exit_info.value.code == 1
+        assert "FAILED at position 4" in capsys.readouterr().out
     digest_file.write_text("{not json")
     assert main(["verify", "--since", str(digest_file)]) == 2
     assert "is not a digest file" in capsys.readouterr().err
