@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ class RowChange:
     fields: list[str]  # top-level fields whose values differ
 
 
-def _changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
@@ -27,6 +28,13 @@ def diff_builds(store: ReadModelStore, model: ReadModel, old: Build, new: Build)
                  "case": "case_id", "document": "document_id"}[model.kind]  # fmt: skip
     before = {doc[key_field]: doc for doc in old_docs}
     after = {doc[key_field]: doc for doc in new_docs}
+    return changes_between(before, after)
+
+
+def changes_between(
+    before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]
+) -> list[RowChange]:
+    """Keys added, removed, or whose documents differ (and in which top-level fields)."""
     changes = []
     for key in sorted(before.keys() | after.keys()):
         if key not in after:

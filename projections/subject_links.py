@@ -28,7 +28,7 @@ from domain.routing import LinkBook, learn_links
 from ledger.dialect import POSTGRES
 from ledger.history import History
 from ledger.index import LINK_INDEXES, LINK_TABLES, CursorLinkBook, link_tables
-from projections.diff import RowChange
+from projections.diff import RowChange, changes_between
 from projections.read_model import Build
 from projections.store import ReadModelStore
 
@@ -187,19 +187,7 @@ class LinkIndex:
 
     def diff(self, old: Build, new: Build) -> list[RowChange]:
         """Subjects whose linked streams, sessions or identities differ between two builds."""
-        before, after = self._links_by_subject(old), self._links_by_subject(new)
-        changes = []
-        for subject in sorted(before.keys() | after.keys()):
-            if subject not in after:
-                changes.append(RowChange(subject, "removed", []))
-            elif subject not in before:
-                changes.append(RowChange(subject, "added", []))
-            else:
-                kinds = before[subject].keys() | after[subject].keys()
-                fields = sorted(k for k in kinds if before[subject][k] != after[subject][k])
-                if fields:
-                    changes.append(RowChange(subject, "changed", fields))
-        return changes
+        return changes_between(self._links_by_subject(old), self._links_by_subject(new))
 
     def drop(self, build: Build) -> None:
         self.store.drop(build, self.tables(build))
