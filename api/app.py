@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,22 +18,13 @@ from ledger.settings import Settings, load_credentials
 log = logging.getLogger(__name__)
 
 
-def create_app(services: Services, *, follow_projections: bool = True) -> FastAPI:
-    """The ledger's HTTP API; `follow_projections` keeps the read models live in the background."""
+def create_app(services: Services) -> FastAPI:
+    """The ledger's HTTP API. Read models are kept up to date elsewhere: by the projections
+    worker `ledger serve` starts, or by `ledger projections run`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        follower = None
-        if follow_projections:
-            follower = threading.Thread(
-                target=services.runner.run, args=(stop,), name="projections", daemon=True
-            )
-            follower.start()
         yield
-        stop.set()
-        if follower:
-            follower.join(timeout=5)
         services.close()
 
     app = FastAPI(
@@ -72,4 +62,4 @@ def app_from_environment() -> FastAPI:
     """The app as each `ledger serve` worker runs it: everything from the environment."""
     settings = Settings()
     services = Services.open(settings, load_credentials(settings, generate=False))
-    return create_app(services, follow_projections=settings.follow_projections)
+    return create_app(services)

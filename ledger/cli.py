@@ -49,13 +49,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     credentials = load_credentials(settings, generate=False)  # `main` generated what was missing
     kept = settings.data_dir / "credentials.json"
     print(f"Credentials: LEDGER_* environment variables, else {kept}.")
-    # Every process builds its app from the environment: hand them the credentials. The API
-    # processes leave the read models to the projections' worker (or to `projections run`).
+    # Every process builds its app from the environment: hand them the credentials. The read
+    # models are the projections worker's job (or, with --no-projections, `projections run`'s).
     os.environ["LEDGER_WEBHOOK_SECRETS"] = ",".join(str(s) for s in credentials.webhook_secrets)
     os.environ["LEDGER_API_TOKENS"] = ",".join(
         f"{t}:{r}" for t, r in credentials.api_tokens.items()
     )
-    os.environ["LEDGER_FOLLOW_PROJECTIONS"] = "false"
     with contextlib.ExitStack() as background:
         if not args.no_projections:
             background.enter_context(ProjectionWorker())

@@ -37,7 +37,6 @@ class Settings(BaseSettings):
     pool_size: int = 5
     pool_max_overflow: int = 10
     data_dir: Path = Path("var")
-    follow_projections: bool = True  # false where `ledger projections run` does it instead
 
     @field_validator("database_url")
     @classmethod

@@ -86,7 +86,7 @@ class LedgerClient(TestClient):
 
 @pytest.fixture
 def client(services: Services) -> Iterator[LedgerClient]:
-    app = create_app(services, follow_projections=False)
+    app = create_app(services)
     with LedgerClient(app) as test_client:
         test_client.services = services
         yield test_client

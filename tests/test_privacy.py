@@ -180,6 +180,8 @@ def test_erasure_on_request_records_who_and_why_and_projections_still_rebuild(
     assert main(["erase", "--subject", "nobody", "--reason", "x"]) == 2
     assert "no subject 'nobody'" in capsys.readouterr().err
     assert main(["erase", "--session", "s-c", "--reason", " "]) == 2
+    assert main(["erase", "--session", "no-such-session", "--reason", "x"]) == 2
+    assert "no session 'no-such-session'" in capsys.readouterr().err
 
     assert services.ledger.chain.verify().ok
     client.caught_up()
@@ -230,6 +232,8 @@ def test_officer_reads_of_personal_data_are_in_the_access_log(client: LedgerClie
         ("officer", "ann", "timeline as of 1"), ("admin", "ann", "timeline as of 1")]  # fmt: skip
     assert all(a["who"].startswith(a["role"] + ":") and "token" not in a["who"] for a in log)
     assert client.read("/access-log", role="officer").status_code == 403
+    for bad in ({"after": -1}, {"limit": 0}, {"limit": 1001}, {"after": "x"}):
+        assert client.read("/access-log", role="admin", **bad).status_code == 422
     only_ann = client.read("/access-log", role="admin", subject="bob").json()["accesses"]
     assert only_ann == []
     after_first = client.read("/access-log", role="admin", after=log[0]["id"]).json()
