@@ -1,10 +1,14 @@
-"""FastAPI dependencies: the services, bearer-token roles, and the `as_of` parameter."""
+"""FastAPI dependencies: the services, bearer-token roles, and the `as_of` parameter.
+
+They only compute, never wait, so they are `async`: FastAPI then runs them in its
+event loop, not each in a thread of its own.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -19,7 +23,7 @@ from ledger.settings import ROLES
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -48,10 +52,10 @@ def role_of(services: Services, token: str) -> str | None:
     return found
 
 
-def require(role: str) -> Callable[..., Reader]:
+def require(role: str) -> Callable[..., Awaitable[Reader]]:
     """A dependency that lets through tokens whose role includes `role` (roles are cumulative)."""
 
-    def check(
+    async def check(
         services: ServicesDep,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Reader:
@@ -79,7 +83,7 @@ AS_OF_HELP = (
 )
 
 
-def as_of_point(
+async def as_of_point(
     as_of: Annotated[str | None, Query(description=AS_OF_HELP)] = None,
 ) -> int | datetime | None:
     """The `as_of` query parameter; a malformed one is the caller's error (422)."""

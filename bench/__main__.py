@@ -168,14 +168,16 @@ def backfill_rebuild_verify(dbs: Databases, scale: Scale) -> tuple[list[Figure],
     return figures, url
 
 
-def as_of(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) -> list[Figure]:
-    results = {}
+def as_of_and_memory(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) -> list[Figure]:
+    """As-of reads in ledgers of each size; in each, the peak memory of a rebuild and a verify."""
+    results, memory = {}, {}
     for size in scale.as_of_sizes:
         url = backfilled[1] if size == backfilled[0] else dbs.new(f"as_of_{size}")
         if size != backfilled[0]:
             task("backfill", url, size)
         results[size] = task("as_of_reads", url, 300)
-    smallest, largest = results[min(results)], results[max(results)]
+        memory[size] = max(task("rebuild", url)["peak_rss_mb"], task("verify", url)["peak_rss_mb"])
+    smallest, largest = min(results), max(results)
     figures = [
         Figure(
             dbs.store,
@@ -190,12 +192,34 @@ def as_of(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) -> list[Fig
     figures.append(
         Figure(
             dbs.store,
-            f"as-of p50 at {max(results):,} vs {min(results):,} events (x)",
-            largest["p50_ms"] / smallest["p50_ms"],
+            f"as-of p50 at {largest:,} vs {smallest:,} events (x)",
+            results[largest]["p50_ms"] / results[smallest]["p50_ms"],
             None,
             None,
             limit=1.5,
-            note=f"p50 {smallest['p50_ms']:.2f} ms -> {largest['p50_ms']:.2f} ms",
+            note=f"p50 {results[smallest]['p50_ms']:.2f} ms -> {results[largest]['p50_ms']:.2f} ms",
+        )
+    )
+    figures.append(
+        Figure(
+            dbs.store,
+            f"peak RSS of rebuild and verify at {largest:,} events (MB)",
+            memory[largest],
+            None,
+            None,
+            limit=300.0,
+        )
+    )
+    middle = max(size for size in memory if size < largest)  # 100,000 in the full run
+    figures.append(
+        Figure(
+            dbs.store,
+            f"peak RSS at {largest:,} vs {middle:,} events (x)",
+            memory[largest] / memory[middle],
+            None,
+            None,
+            limit=1.3,
+            note=f"{memory[middle]:.0f} MB -> {memory[largest]:.0f} MB",
         )
     )
     return figures
@@ -218,8 +242,8 @@ def main() -> None:
             print(f"[{store}] backfill, rebuild, verify ...", file=sys.stderr, flush=True)
             more, url = backfill_rebuild_verify(dbs, scale)
             figures += more
-            print(f"[{store}] as-of reads ...", file=sys.stderr, flush=True)
-            figures += as_of(dbs, scale, (scale.backfill, url))
+            print(f"[{store}] as-of reads, memory ...", file=sys.stderr, flush=True)
+            figures += as_of_and_memory(dbs, scale, (scale.backfill, url))
     RESULTS.mkdir(exist_ok=True)
     command = "make bench-full" if args.full else "make bench"
     (RESULTS / f"{mode}.json").write_text(

@@ -77,7 +77,8 @@ def ledger_server(database_url: str, secret: str, folder: Path) -> tuple[list[st
 
 
 def baseline_server(database: str, secret: str) -> tuple[list[str], dict[str, str]]:
-    command = [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--factory",
+               "--no-access-log"]  # as `ledger serve`  # fmt: skip
     return command, {
         "BENCH_DATABASE": database,
         "BENCH_SECRET": secret,

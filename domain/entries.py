@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -27,7 +28,12 @@ class StreamKey:
     @property
     def id(self) -> UUID:
         """Deterministic, so every process finds the same stream for the same key."""
-        return uuid5(NAMESPACE_URL, f"/{self.type}/{self.key}")
+        return _stream_id(self.type, self.key)
+
+
+@lru_cache(maxsize=1 << 16)  # streams recur: each is looked up at every one of its entries
+def _stream_id(type: str, key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"/{type}/{key}")
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,8 @@ class Ledger(Application[UUID]):
             self.access_log.create_table()
         self._append_lock = threading.Lock()  # one batch at a time in this process
         self._streams = StreamCache()
-        self._committer: GroupCommitter[Append, Recorded | Duplicate] = GroupCommitter(
-            self._append_batch, BATCH_SIZE
+        self._committer: GroupCommitter[Delivery, Recorded | Duplicate] = GroupCommitter(
+            self._prepare_and_append, BATCH_SIZE
         )
 
     @classmethod
@@ -177,7 +177,12 @@ class Ledger(Application[UUID]):
         The index's unique key decides duplicates inside the append's own
         transaction, so concurrent retries of one delivery record one event.
         """
-        return self._committer.submit(self._prepare(delivery))
+        return self._committer.submit(delivery)
+
+    async def record_async(self, delivery: Delivery) -> Recorded | Duplicate:
+        """As `record`, awaited: for the web server, whose event loop serves other requests
+        while the delivery waits for its batch's commit."""
+        return await self._committer.submit_async(delivery)
 
     def record_all(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate]:
         """Append many deliveries in batches (a backfill): the same as recording each in turn."""
@@ -202,21 +207,44 @@ class Ledger(Application[UUID]):
                                         delivery.body, delivery.payload)  # fmt: skip
         return Append(delivery, stream, entry, facts)
 
-    def _append_batch(self, batch: Sequence[Append]) -> list[Recorded | Duplicate | Exception]:
-        """One transaction for the batch; duplicates of recorded or batched keys are answered
-        with the first one's position. If another process wrote to one of the streams (or one
-        of the keys) first, the batch falls back to one append at a time."""
+    def _prepare_and_append(
+        self, deliveries: Sequence[Delivery]
+    ) -> list[Recorded | Duplicate | Exception]:
+        """A group commit's batch: each delivery prepared (one that cannot be is answered
+        with its error alone), then the rest appended together."""
+        prepared: list[Append | Exception] = []
+        with self.history.reading():  # on PostgreSQL, the batch's reads in one transaction
+            for delivery in deliveries:
+                try:
+                    prepared.append(self._prepare(delivery))
+                except Exception as error:  # e.g. its data key could not be stored
+                    prepared.append(error)
+            appends = [p for p in prepared if not isinstance(p, Exception)]
+            known = self.history.positions_of([a.delivery.idempotency_key for a in appends])
+        appended = iter(self._append_batch(appends, known) if appends else [])
+        return [p if isinstance(p, Exception) else next(appended) for p in prepared]
+
+    def _append_batch(
+        self, batch: Sequence[Append], known: dict[str, int] | None = None
+    ) -> list[Recorded | Duplicate | Exception]:
+        """One transaction for the batch; duplicates of recorded (`known`, else looked up) or
+        batched keys are answered with the first one's position. If another process wrote to
+        one of the streams (or one of the keys) first, the batch falls back to one append at
+        a time."""
         with self._append_lock:
             try:
-                results = self._append_together(batch)
+                if known is None:
+                    known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
+                results = self._append_together(batch, known)
             except IntegrityError:  # another process wrote first: from the store, one at a time
                 results = [self._append_one(append) for append in batch]
         if any(erasure_requested(a.delivery.event_type, a.delivery.payload) for a in batch):
             self.keyring.purge_destroyed()
         return results
 
-    def _append_together(self, batch: Sequence[Append]) -> list[Recorded | Duplicate | Exception]:
-        known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
+    def _append_together(
+        self, batch: Sequence[Append], known: dict[str, int]
+    ) -> list[Recorded | Duplicate | Exception]:
         first_of: dict[str, int] = {}
         aggregates: dict[UUID, LedgerStream] = {}
         events: list[Any] = []  # domain events in arrival order, whatever their stream

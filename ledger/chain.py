@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +32,6 @@ INDEX_FIELDS = (
 )  # fmt: skip
 
 
-index_fields = operator.itemgetter(*INDEX_FIELDS)
-event_fields = operator.itemgetter("originator_id", "originator_version", "topic", "state")
-
-
 def entry_digest(
     previous_digest: str,
     previous_position: int,
@@ -52,17 +47,30 @@ def entry_digest(
     the index row, the originator, version and topic), that array, and the state
     bytes exactly as stored.
     """
-    originator = (originator_id.hex if isinstance(originator_id, UUID)
+    originator = (originator_id.hex if type(originator_id) is UUID
                   else str(originator_id).replace("-", "").lower())  # fmt: skip
     header = _encode([previous_digest, previous_position, *index_row,
                       originator, originator_version, topic]).encode()  # fmt: skip
-    digest = hashlib.sha256(len(header).to_bytes(8, "big"))
-    digest.update(header)
-    digest.update(state)
-    return digest.hexdigest()
+    return _sha256(b"".join((len(header).to_bytes(8, "big"), header, state))).hexdigest()
 
 
-_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
+_sha256 = hashlib.sha256
+
+
+def _refuse(value: object) -> None:
+    raise TypeError(f"{type(value).__name__} is not bound into the chain")
+
+
+_json_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=_refuse).encode
+# The same encoder in C, made once (`encode` makes one per call): the same bytes, faster.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_encode = _c_make_encoder and _c_make_encoder(
+    None, _refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+)
+
+
+def _encode(values: list[Any]) -> str:
+    return "".join(_c_encode(values, 0)) if _c_encode else _json_encode(values)
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,12 @@ class Chain:
         self.sql = sql
         self.batch_size = batch_size
         position = sql.position_column
-        self.rows_sql = (
-            f"SELECT s.{position} AS event_position, s.originator_id, s.originator_version,"
-            f" s.topic, s.state, e.* FROM {sql.events_table} s LEFT JOIN ledger_entries e"
-            f" ON e.position = s.{position} WHERE s.{position} > ? ORDER BY s.{position} LIMIT ?"
+        index_columns = ", ".join(f"e.{field}" for field in INDEX_FIELDS)
+        self.rows_sql = (  # fetched as tuples in this order: see `verify`
+            f"SELECT s.{position}, s.originator_id, s.originator_version, s.topic, s.state,"
+            f" e.previous_position, e.digest, {index_columns} FROM {sql.events_table} s"
+            f" LEFT JOIN ledger_entries e ON e.position = s.{position}"
+            f" WHERE s.{position} > ? ORDER BY s.{position} LIMIT ?"
         )
         self.orphans_sql = (
             f"SELECT min(e.position) AS position FROM ledger_entries e LEFT JOIN"
@@ -127,21 +137,22 @@ class Chain:
             row = c.fetchone()
         return Digest(row["position"], row["digest"]) if row else Digest(0, GENESIS)
 
-    def _rows(self) -> Iterator[Any]:
+    def _rows(self) -> Iterator[tuple[Any, ...]]:
         """Every stored event with its index row, in position order, a batch at a time."""
         after = 0
         while True:
             with self.datastore.transaction(commit=False) as c:
+                self.sql.tuple_rows(c)
                 c.execute(self.sql(self.rows_sql), (after, self.batch_size))
                 rows = c.fetchall()
             yield from rows
             if len(rows) < self.batch_size:
                 return
-            after = rows[-1]["event_position"]
+            after = rows[-1][0]
 
     def verify(self, since: Digest | None = None) -> Verification:
         """Recompute the chain from the first entry; stop at the first that does not match."""
-        previous = Digest(0, GENESIS)
+        previous_digest, previous_at = GENESIS, 0  # the last entry checked
         checked = 0
         passed_since = since is None or since.position == 0
         if since and since.position == 0 and since.digest != GENESIS:
@@ -151,31 +162,31 @@ class Chain:
             return Verification(False, checked, self.head(), position, problem)
 
         for row in self._rows():
-            position = row["event_position"]
+            position, originator_id, version, topic, state, previous_position, stored = row[:7]
+            index_row = row[7:]
             if since and not passed_since and position > since.position:
                 return broken(since.position, "the exported digest's position is not in the"
                               " ledger any more: an entry was deleted")  # fmt: skip
-            if row["position"] is None:
+            if index_row[0] is None:
                 return broken(position, "the event has no index row: it was deleted")
-            previous_position = row["previous_position"]
-            if not isinstance(previous_position, int) or not isinstance(row["state"], bytes):
+            if not isinstance(previous_position, int) or not isinstance(state, bytes):
                 return broken(position, "the stored entry was changed (a value of the wrong type)")
-            if previous_position != previous.position:
-                if previous_position > previous.position:
+            if previous_position != previous_at:
+                if previous_position > previous_at:
                     return broken(previous_position, "the entry is missing: it was deleted")
                 return broken(position, "entries were reordered or inserted")
             try:
-                digest = entry_digest(previous.digest, previous.position, index_fields(row),
-                                      *event_fields(row))  # fmt: skip
+                digest = entry_digest(previous_digest, previous_at, index_row,
+                                      originator_id, version, topic, state)  # fmt: skip
             except (TypeError, ValueError):
                 return broken(position, "the stored entry was changed (a value of the wrong type)")
-            if digest != row["digest"]:
+            if digest != stored:
                 return broken(position, "the stored entry was changed")
             if since and position == since.position:
                 if digest != since.digest:
                     return broken(position, "the ledger no longer extends the exported digest")
                 passed_since = True
-            previous = Digest(position, digest)
+            previous_digest, previous_at = digest, position
             checked += 1
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.orphans_sql)
@@ -185,4 +196,4 @@ class Chain:
         if not passed_since:
             assert since is not None
             return broken(since.position, "the ledger ends before the exported digest's position")
-        return Verification(True, checked, previous)
+        return Verification(True, checked, Digest(previous_at, previous_digest))

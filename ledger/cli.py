@@ -59,7 +59,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
         if not args.no_projections:
             background.enter_context(ProjectionWorker())
         uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers,
-                    host=args.host, port=args.port, log_level="info")  # fmt: skip
+                    host=args.host, port=args.port, log_level="info",
+                    access_log=args.access_log)  # fmt: skip
 
 
 def _count_outcomes(ledger: Ledger, bodies: Sequence[bytes]) -> Counter[str]:
@@ -189,8 +190,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="API processes (one database)")
-    serve.add_argument("--no-projections", action="store_true",
-                       help="leave the read models to `ledger projections run`")  # fmt: skip
+    serve.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="leave the read models to `ledger projections run`",
+    )
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request (deliveries are in the ledger already; reads"
+                            " of personal data in its access log)")  # fmt: skip
     command("ingest", cmd_ingest, "backfill deliveries, one JSON payload per line").add_argument(
         "file"
     )

@@ -1,18 +1,21 @@
 """Group commit: deliveries that arrive together are appended together, in one transaction.
 
-Each request thread hands its prepared append to the committer and waits. The
-committer's thread takes everything waiting (up to a batch), appends it in one
-transaction, and answers every delivery of the batch only after that commit, so
-an acknowledgement still means durably recorded. One commit (one fsync, one
-table lock) then serves many deliveries.
+Each request hands its delivery to the committer and waits: a thread blocks
+(`submit`), a coroutine awaits (`submit_async`, so the event loop serves other
+requests meanwhile, with no thread of its own). The committer's thread takes
+everything waiting (up to a batch), appends it in one transaction, and answers
+every delivery of the batch only after that commit, so an acknowledgement still
+means durably recorded. One commit (one fsync, one table lock) then serves many
+deliveries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -22,9 +25,17 @@ Result = TypeVar("Result")
 @dataclass
 class _Waiting(Generic[Item, Result]):
     item: Item
-    done: threading.Event = field(default_factory=threading.Event)
+    wake: Callable[[], None]  # called from the committer's thread once answered
     result: Result | Exception | None = None
     error: BaseException | None = None
+
+    def answer(self) -> Result:
+        if self.error is not None:
+            raise self.error
+        if isinstance(self.result, Exception):
+            raise self.result
+        assert self.result is not None
+        return self.result
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -46,7 +57,31 @@ class GroupCommitter(Generic[Item, Result]):
 
     def submit(self, item: Item) -> Result:
         """The item's result, once the batch it went in has committed (or its error)."""
-        waiting: _Waiting[Item, Result] = _Waiting(item)
+        done = threading.Event()
+        waiting: _Waiting[Item, Result] = _Waiting(item, done.set)
+        self._enqueue(waiting)
+        done.wait()
+        return waiting.answer()
+
+    async def submit_async(self, item: Item) -> Result:
+        """As `submit`, awaited. A cancelled caller's item is still committed (its answer lost)."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def settle() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def wake() -> None:
+            if not loop.is_closed():  # a closed loop has nobody waiting any more
+                loop.call_soon_threadsafe(settle)
+
+        waiting: _Waiting[Item, Result] = _Waiting(item, wake)
+        self._enqueue(waiting)
+        await done
+        return waiting.answer()
+
+    def _enqueue(self, waiting: _Waiting[Item, Result]) -> None:
         with self._start_lock:
             if self._closed:
                 raise RuntimeError("closed: nothing more is appended")
@@ -54,13 +89,6 @@ class GroupCommitter(Generic[Item, Result]):
                 self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
                 self._thread.start()
             self._queue.put(waiting)
-        waiting.done.wait()
-        if waiting.error is not None:
-            raise waiting.error
-        if isinstance(waiting.result, Exception):
-            raise waiting.result
-        assert waiting.result is not None
-        return waiting.result
 
     def close(self) -> None:
         """Commit what was submitted, then stop; later submissions are refused."""
@@ -87,8 +115,8 @@ class GroupCommitter(Generic[Item, Result]):
             except BaseException as error:  # every waiter hears of it; the thread carries on
                 for waiting in batch:
                     waiting.error = error
-                    waiting.done.set()
+                    waiting.wake()
                 continue
             for waiting, result in zip(batch, results, strict=True):
                 waiting.result = result
-                waiting.done.set()
+                waiting.wake()

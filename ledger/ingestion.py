@@ -7,6 +7,7 @@ quarantined (with an id to find it again). None is ever dropped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Sequence
@@ -116,6 +117,19 @@ def ingest(ledger: Ledger, body: bytes, webhook_id: str | None) -> Outcome:
     except NotRecordable as problem:
         return Quarantined(ledger.quarantine.hold(body, webhook_id, problem.reason, problem.errors))
     return ledger.record(delivery)
+
+
+async def ingest_async(ledger: Ledger, body: bytes, webhook_id: str | None) -> Outcome:
+    """As `ingest`, for the web server: parsing runs in its event loop, the append waits for
+    its group commit without holding a thread, and a quarantine write runs in a thread."""
+    try:
+        delivery = read_delivery(body, webhook_id)
+    except NotRecordable as problem:
+        held = await asyncio.to_thread(
+            ledger.quarantine.hold, body, webhook_id, problem.reason, problem.errors
+        )
+        return Quarantined(held)
+    return await ledger.record_async(delivery)
 
 
 def ingest_all(ledger: Ledger, bodies: Sequence[bytes], chunk: int = 1024) -> list[Outcome]:

@@ -102,9 +102,9 @@ class LinkIndex:
     def _apply(self, c: Any, build: Build, after: int) -> list[LedgerEntry]:
         """Learn the links of the next entries after `after` into the build, and track them."""
         entries = self.history.entries_after(after, self.batch_size, cursor=c)
+        book = CursorLinkBook(c, self.history.sql, suffix(build))
         for entry in entries:
-            book = CursorLinkBook(c, self.history.sql, entry.position, suffix(build))
-            self.links.learn(book, entry.stream, entry.payload)
+            self.links.learn(book.at(entry.position), entry.stream, entry.payload)
         if entries:
             self.store.track(c, build, entries[-1].position)
         return entries
