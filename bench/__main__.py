@@ -35,7 +35,7 @@ class Scale:
     as_of_sizes: tuple[int, ...]  # ledger sizes for as-of reads
 
 
-QUICK = Scale(requests=3000, backfill=10_000, as_of_sizes=(2_000, 10_000))
+QUICK = Scale(requests=6000, backfill=10_000, as_of_sizes=(2_000, 10_000))
 FULL = Scale(requests=20_000, backfill=200_000, as_of_sizes=(10_000, 100_000, 1_000_000))
 
 

@@ -18,6 +18,7 @@ without making the immutable ledger unreadable.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -217,3 +218,11 @@ class Unrouted(LedgerStream, created_event_name="Opened"):
 STREAM_CLASSES: dict[str, type[LedgerStream]] = {
     cls.stream_type: cls for cls in (Applicant, Check, Case, Document, Unrouted)
 }
+
+
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """A stream's stored events applied in order: the library's `project_aggregate`, less its
+    per-event type check (every event of a `LedgerStream` is the library's own kind)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate

@@ -23,7 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment, EnvType
 
-from domain.aggregates import STREAM_CLASSES, LedgerStream
+from domain.aggregates import STREAM_CLASSES, LedgerStream, replay
 from domain.entries import LedgerEntry, StreamKey
 from domain.personal_data import erasure_requested
 from domain.routing import LinkRules, learn_links, route
@@ -44,6 +44,10 @@ from ledger.views import Doc
 # Optimistic-concurrency conflicts (writers on one stream) are retried, with backoff, this long.
 APPEND_DEADLINE_SECONDS = 10.0
 BATCH_SIZE = 256  # deliveries committed together at most
+# An erasure destroys its keys in its own append; purging their old bytes from the database
+# files (`Keyring.purge_destroyed`) follows at once when no delivery is waiting, else after
+# at most this long, once for all erasures meanwhile, so that under load it delays few batches.
+PURGE_DELAY_SECONDS = 1.0
 
 
 class LedgerBusy(Exception):
@@ -128,6 +132,8 @@ class Ledger(Application[UUID]):
             self.quarantine.create_table()
             self.access_log.create_table()
         self._append_lock = threading.Lock()  # one batch at a time in this process
+        # When destroyed keys' old bytes must be purged from the files by (None: nothing to do).
+        self._purge_due: float | None = None
         self._streams = StreamCache()
         self._committer: GroupCommitter[Delivery, Recorded | Duplicate] = GroupCommitter(
             self._prepare_and_append, BATCH_SIZE
@@ -149,6 +155,8 @@ class Ledger(Application[UUID]):
 
     def close(self) -> None:
         self._committer.close()
+        if self._purge_due is not None:
+            self.keyring.purge_destroyed()
         super().close()
 
     @contextmanager
@@ -239,6 +247,11 @@ class Ledger(Application[UUID]):
             except IntegrityError:  # another process wrote first: from the store, one at a time
                 results = [self._append_one(append) for append in batch]
         if any(erasure_requested(a.delivery.event_type, a.delivery.payload) for a in batch):
+            self._purge_due = self._purge_due or time.monotonic() + PURGE_DELAY_SECONDS
+        if self._purge_due is not None and (
+            not self._committer.waiting() or time.monotonic() >= self._purge_due
+        ):
+            self._purge_due = None
             self.keyring.purge_destroyed()
         return results
 
@@ -312,7 +325,7 @@ class Ledger(Application[UUID]):
 
     def _load(self, stream_class: type[LedgerStream], stream_id: UUID) -> LedgerStream | None:
         try:
-            aggregate: LedgerStream = self.repository.get(stream_id)
+            aggregate: LedgerStream = self.repository.get(stream_id, projector_func=replay)
         except AggregateNotFoundError:
             return None
         assert isinstance(aggregate, stream_class)

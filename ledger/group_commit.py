@@ -90,6 +90,10 @@ class GroupCommitter(Generic[Item, Result]):
                 self._thread.start()
             self._queue.put(waiting)
 
+    def waiting(self) -> bool:
+        """Whether items are queued for the next batch."""
+        return not self._queue.empty()
+
     def close(self) -> None:
         """Commit what was submitted, then stop; later submissions are refused."""
         with self._start_lock:

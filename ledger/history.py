@@ -21,7 +21,7 @@ from uuid import UUID
 from eventsourcing.application import Repository
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from domain.aggregates import LedgerStream
+from domain.aggregates import LedgerStream, replay
 from domain.entries import LedgerEntry, StreamKey
 from ledger.dialect import POSTGRES, Dialect
 
@@ -284,7 +284,9 @@ class History:
         version = rows[0]["version"]
         if version is None:
             return None
-        aggregate: LedgerStream = self.repository.get(stream.id, version=version)
+        aggregate: LedgerStream = self.repository.get(
+            stream.id, version=version, projector_func=replay
+        )
         return aggregate
 
     def stream_subject(self, stream: StreamKey, as_of: AsOf) -> str | None:

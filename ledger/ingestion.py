@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -63,16 +64,28 @@ def _storable_problem(value: Any, depth: int = 0) -> str | None:
     return None
 
 
+# What in a body's text could make its payload unstorable: a NUL or surrogate escape, or a
+# number that may overflow to infinity. The many bodies with none of these (nor more
+# brackets than the nesting limit) skip the checks that walk or re-encode the payload.
+_MAYBE_UNSTORABLE = re.compile(r"\\u0000|\\u[dD][89a-fA-F]|[eE][+-]?[0-9]{3}|[0-9]{300}")
+
+
+def _may_be_unstorable(text: str) -> bool:
+    brackets = text.count("{") + text.count("[")
+    return brackets > MAX_NESTING or _MAYBE_UNSTORABLE.search(text) is not None
+
+
 RESERVED_PREFIX = "ledger."  # the ledger's own events, e.g. an erasure request: not from webhooks
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object; one that names a key twice is ambiguous (and could hide a field)."""
-    names = [name for name, _ in pairs]
-    if len(set(names)) != len(names):
+    unique = dict(pairs)
+    if len(unique) != len(pairs):
+        names = [name for name, _ in pairs]
         repeated = sorted({name for name in names if names.count(name) > 1})
         raise ValueError(f"a key appears twice in one object: {', '.join(repeated)[:200]}")
-    return dict(pairs)
+    return unique
 
 
 def read_delivery(body: bytes, webhook_id: str | None) -> Delivery:
@@ -80,15 +93,16 @@ def read_delivery(body: bytes, webhook_id: str | None) -> Delivery:
     try:
         text = body.decode("utf-8")
         payload = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-        # Lone surrogates ("\ud800") parse but cannot be stored as UTF-8.
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        suspicious = _may_be_unstorable(text)
+        if suspicious:  # lone surrogates ("\ud800") parse but cannot be stored as UTF-8
+            json.dumps(payload, ensure_ascii=False).encode("utf-8")
     except UnicodeError as error:
         raise NotRecordable("not UTF-8", [{"msg": str(error)}]) from None
     except (ValueError, RecursionError) as error:
         raise NotRecordable("not JSON", [{"msg": str(error)[:500]}]) from None
     if not isinstance(payload, dict):
         raise NotRecordable("not a JSON object", [{"msg": f"got {type(payload).__name__}"}])
-    problem = _storable_problem(payload)
+    problem = _storable_problem(payload) if suspicious else None
     if problem:
         raise NotRecordable("not storable as sent", [{"msg": problem}])
     event = payload.get("event")

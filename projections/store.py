@@ -139,17 +139,27 @@ class ReadModelStore:
         self._insert_tracking(cursor, Tracking(build.label, position))
 
     def write(self, position: int, updates: Mapping[Build, Iterable[Row]]) -> None:
-        """Store the builds' rows and their new tracking position together, or nothing."""
+        """Store the builds' rows and their new tracking position together, or nothing.
+
+        The rows are encoded before the transaction begins: it holds the database's write
+        lock (on SQLite, the appends' too), so it does nothing but write.
+        """
+        encoded = {
+            build: [
+                (row.key, row.subject, row.status, int(row.flagged), position, json.dumps(row.doc))
+                for row in rows
+            ]
+            for build, rows in updates.items()
+        }
         with self.datastore.transaction(commit=True) as c:
-            for build, rows in updates.items():
+            for build, values in encoded.items():
                 upsert = self.sql(
                     f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE"
                     " SET subject=excluded.subject, status=excluded.status,"
                     " flagged=excluded.flagged, position=excluded.position, doc=excluded.doc"
                 )
-                for row in rows:
-                    c.execute(upsert, (row.key, row.subject, row.status, int(row.flagged),
-                                       position, json.dumps(row.doc)))  # fmt: skip
+                if values:
+                    c.executemany(upsert, values)
                 self.track(c, build, position)
 
     def get(self, build: Build, key: str) -> tuple[int, Doc | None]:
