@@ -100,9 +100,11 @@ class History:
         )
 
     @contextmanager
-    def reading(self) -> Iterator[None]:
+    def reading(self, *, then_writing: bool = False) -> Iterator[None]:
         """Run this thread's reads in one transaction on one connection (many small reads,
         such as a projection batch's, then cost one connection checkout, not one each).
+        With `then_writing`, a group commit's batch: its append joins the transaction
+        (`write_cursor`), which commits on leaving the block.
 
         Only on PostgreSQL: there each checkout is round trips to the server, while
         on SQLite a long read transaction would hold back the write-ahead log's
@@ -111,12 +113,16 @@ class History:
         if self.sql is not POSTGRES or getattr(self._pinned, "cursor", None) is not None:
             yield
             return
-        with self.datastore.transaction(commit=False) as c:
-            self._pinned.cursor = c
+        with self.datastore.transaction(commit=then_writing) as c:
+            self._pinned.cursor, self._pinned.writing = c, then_writing
             try:
                 yield
             finally:
-                self._pinned.cursor = None
+                self._pinned.cursor, self._pinned.writing = None, False
+
+    def write_cursor(self) -> Any:
+        """This thread's batch transaction (see `reading`), if one is open for writing."""
+        return self._pinned.cursor if getattr(self._pinned, "writing", False) else None
 
     def _rows(self, sql: str, *params: Any, cursor: Any = None) -> list[Any]:
         cursor = cursor or getattr(self._pinned, "cursor", None)
@@ -196,6 +202,33 @@ class History:
         rows = self._rows(f"SELECT idempotency_key, position FROM ledger_entries"
                           f" WHERE idempotency_key IN ({marks})", *idempotency_keys)  # fmt: skip
         return {row["idempotency_key"]: int(row["position"]) for row in rows}
+
+    def stream_versions(self, stream_ids: Sequence[UUID]) -> dict[UUID, int]:
+        """The stored version of each of those streams that has events."""
+        if not stream_ids:
+            return {}
+        marks = ",".join("?" * len(stream_ids))
+        rows = self._rows(f"SELECT stream_id, max(stream_version) AS version FROM ledger_entries"
+                          f" WHERE stream_id IN ({marks}) GROUP BY stream_id",
+                          *(s.hex for s in stream_ids))  # fmt: skip
+        return {UUID(row["stream_id"]): int(row["version"]) for row in rows}
+
+    def current_streams(self, stream_ids: Sequence[UUID]) -> dict[UUID, LedgerStream]:
+        """Those of the streams that are stored, each as it stands now, all in one read."""
+        if not stream_ids:
+            return {}
+        marks = ",".join("?" * len(stream_ids))
+        ids = [s.hex if self.sql is not POSTGRES else s for s in stream_ids]
+        rows = self._rows(f"SELECT originator_id, originator_version, topic, state"
+                          f" FROM {self.sql.events_table} WHERE originator_id IN ({marks})"
+                          f" ORDER BY originator_id, originator_version", *ids)  # fmt: skip
+        events: dict[UUID, list[Any]] = {}
+        for row in rows:
+            stream_id = UUID(str(row["originator_id"]))
+            stored = StoredEvent(stream_id, row["originator_version"], row["topic"],
+                                 bytes(row["state"]))  # fmt: skip
+            events.setdefault(stream_id, []).append(self.mapper.to_domain_event(stored))
+        return {stream_id: replay(None, stream) for stream_id, stream in events.items()}
 
     def entries(self, as_of: AsOf) -> list[LedgerEntry]:
         """The whole ledger up to a prefix, in position order."""

@@ -9,7 +9,7 @@ position at which it became known so that as-of reads can ignore later links.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -250,13 +250,23 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.link_rules: LinkRules = learn_links  # the live links build's rules
+        # The transaction a group commit's batch is in, if any: the append joins it.
+        self.batch_cursor: Callable[[], Any] = lambda: None
         self.sql_create_statements.extend(SQL(statement).format() for statement in INDEX_TABLES)
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        batch = self.batch_cursor()
+        if batch is not None:  # committed with the batch's transaction
+            return self._insert_indexed(batch, stored_events, **kwargs)
         with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
-            self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
-            positions = [row["notification_id"] for row in curs.fetchall()]
-            entries = kwargs.get("index_entries", ())
-            with conn.pipeline():  # writes go out without waiting for each answer
-                write_index(curs, POSTGRES, positions, stored_events, entries, self.link_rules)
+            return self._insert_indexed(curs, stored_events, **kwargs)
+
+    def _insert_indexed(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> list[int]:
+        self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
+        positions = [row["notification_id"] for row in curs.fetchall()]
+        entries = kwargs.get("index_entries", ())
+        with curs.connection.pipeline():  # writes go out without waiting for each answer
+            write_index(curs, POSTGRES, positions, stored_events, entries, self.link_rules)
         return positions
