@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from ledger.dialect import Dialect
+from ledger.dialect import POSTGRES, Dialect
 
 GENESIS = "0" * 64  # the digest "before" the first entry
 
@@ -138,17 +139,27 @@ class Chain:
         return Digest(row["position"], row["digest"]) if row else Digest(0, GENESIS)
 
     def _rows(self) -> Iterator[tuple[Any, ...]]:
-        """Every stored event with its index row, in position order, a batch at a time."""
-        after = 0
-        while True:
-            with self.datastore.transaction(commit=False) as c:
-                self.sql.tuple_rows(c)
-                c.execute(self.sql(self.rows_sql), (after, self.batch_size))
-                rows = c.fetchall()
-            yield from rows
-            if len(rows) < self.batch_size:
-                return
-            after = rows[-1][0]
+        """Every stored event with its index row, in position order, a batch at a time. On
+        PostgreSQL the next batch is read (in another thread, the server working meanwhile)
+        while this one is checked; SQLite reads in this process, so nothing would overlap."""
+        with ThreadPoolExecutor(1, thread_name_prefix="chain-read") as reader:
+            read_ahead = self.sql is POSTGRES
+            page = reader.submit(self._page, 0) if read_ahead else None
+            after = 0
+            while True:
+                rows = page.result() if page else self._page(after)
+                if read_ahead and len(rows) == self.batch_size:
+                    page = reader.submit(self._page, rows[-1][0])
+                yield from rows
+                if len(rows) < self.batch_size:
+                    return
+                after = rows[-1][0]
+
+    def _page(self, after: int) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            self.sql.tuple_rows(c)
+            c.execute(self.sql(self.rows_sql), (after, self.batch_size))
+            return list(c.fetchall())
 
     def verify(self, since: Digest | None = None) -> Verification:
         """Recompute the chain from the first entry; stop at the first that does not match."""
