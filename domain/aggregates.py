@@ -23,6 +23,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
 
 from domain.cases import ReviewCase
 from domain.documents import DocumentRecord
@@ -218,6 +219,11 @@ class Unrouted(LedgerStream, created_event_name="Opened"):
 STREAM_CLASSES: dict[str, type[LedgerStream]] = {
     cls.stream_type: cls for cls in (Applicant, Check, Case, Document, Unrouted)
 }
+
+# The topics of the stored events that each carry one delivery (its body, sealed body, scope).
+DELIVERY_TOPICS = frozenset(
+    get_topic(event) for cls in STREAM_CLASSES.values() for event in (cls.Opened, cls.Recorded)
+)
 
 
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:

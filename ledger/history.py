@@ -21,7 +21,7 @@ from uuid import UUID
 from eventsourcing.application import Repository
 from eventsourcing.persistence import Mapper, StoredEvent
 
-from domain.aggregates import LedgerStream, replay
+from domain.aggregates import DELIVERY_TOPICS, LedgerStream, replay
 from domain.entries import LedgerEntry, StreamKey
 from ledger.dialect import POSTGRES, Dialect
 
@@ -100,17 +100,19 @@ class History:
         )
 
     @contextmanager
-    def reading(self, *, then_writing: bool = False) -> Iterator[None]:
+    def reading(self, *, then_writing: bool = False, on_sqlite: bool = False) -> Iterator[None]:
         """Run this thread's reads in one transaction on one connection (many small reads,
         such as a projection batch's, then cost one connection checkout, not one each).
         With `then_writing`, a group commit's batch: its append joins the transaction
         (`write_cursor`), which commits on leaving the block.
 
-        Only on PostgreSQL: there each checkout is round trips to the server, while
-        on SQLite a long read transaction would hold back the write-ahead log's
-        checkpoints and slow every append.
+        On PostgreSQL, where each checkout is round trips to the server. On SQLite only
+        when asked (`on_sqlite`, for a projection batch's thousands of reads in a process
+        of its own): there a long read transaction holds back the write-ahead log's
+        checkpoints, and an API process's reads must not slow its own appends.
         """
-        if self.sql is not POSTGRES or getattr(self._pinned, "cursor", None) is not None:
+        pinned = getattr(self._pinned, "cursor", None) is not None
+        if pinned or (self.sql is not POSTGRES and not on_sqlite):
             yield
             return
         with self.datastore.transaction(commit=then_writing) as c:
@@ -137,25 +139,36 @@ class History:
         return [self._entry(row) for row in self._rows(sql, *params)]
 
     def _entry(self, row: Any) -> LedgerEntry:
-        event = self.mapper.to_domain_event(
-            StoredEvent(
-                originator_id=UUID(str(row["originator_id"])),
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-        )
-        assert isinstance(event, LedgerStream.Opened | LedgerStream.Recorded)
+        body, sealed, scope = self._delivery(row)
         return LedgerEntry(
             position=row["position"],
             recorded_at=row["recorded_at"],
             event_type=row["event_type"],
             idempotency_key=row["idempotency_key"],
             stream=StreamKey(row["stream_type"], row["stream_key"]),
-            payload=json.loads(event.body),
-            sealed=base64.b64decode(event.sealed) if event.sealed else None,
-            scope=event.scope,
+            payload=json.loads(body),
+            sealed=base64.b64decode(sealed) if sealed else None,
+            scope=scope,
         )
+
+    def _delivery(self, row: Any) -> tuple[str, str | None, str | None]:
+        """The stored event's body, sealed body and scope.
+
+        Read from its stored JSON when it is one of the ledger's delivery events stored
+        as plain JSON (the ledger configures no compression or cipher): the library's
+        mapper would build the whole event, timestamp and all, to give three strings.
+        """
+        state = bytes(row["state"])
+        if row["topic"] in DELIVERY_TOPICS and state[:1] == b"{":
+            fields = json.loads(state)
+            return fields["body"], fields.get("sealed"), fields.get("scope")
+        event = self.mapper.to_domain_event(
+            StoredEvent(
+                UUID(str(row["originator_id"])), row["originator_version"], row["topic"], state
+            )
+        )
+        assert isinstance(event, LedgerStream.Opened | LedgerStream.Recorded)
+        return event.body, event.sealed, event.scope
 
     # Where a read stands.
 
@@ -219,11 +232,14 @@ class History:
             return {}
         marks = ",".join("?" * len(stream_ids))
         ids = [s.hex if self.sql is not POSTGRES else s for s in stream_ids]
-        rows = self._rows(f"SELECT originator_id, originator_version, topic, state"
-                          f" FROM {self.sql.events_table} WHERE originator_id IN ({marks})"
-                          f" ORDER BY originator_id, originator_version", *ids)  # fmt: skip
+        return self._replayed(f"SELECT originator_id, originator_version, topic, state"
+                              f" FROM {self.sql.events_table} WHERE originator_id IN ({marks})"
+                              f" ORDER BY originator_id, originator_version", *ids)  # fmt: skip
+
+    def _replayed(self, sql: str, *params: Any) -> dict[UUID, LedgerStream]:
+        """The streams of the stored events the query selects, in version order per stream."""
         events: dict[UUID, list[Any]] = {}
-        for row in rows:
+        for row in self._rows(sql, *params):
             stream_id = UUID(str(row["originator_id"]))
             stored = StoredEvent(stream_id, row["originator_version"], row["topic"],
                                  bytes(row["state"]))  # fmt: skip
@@ -308,19 +324,15 @@ class History:
 
     def stream_as_of(self, stream: StreamKey, as_of: AsOf) -> LedgerStream | None:
         """The stream's aggregate as it stood at the prefix (None before its first event)."""
-        rows = self._rows(
-            "SELECT max(stream_version) AS version FROM ledger_entries"
-            " WHERE stream_id=? AND position<=?",
+        streams = self._replayed(
+            f"SELECT s.originator_id, s.originator_version, s.topic, s.state"
+            f" FROM ledger_entries e JOIN {self.sql.events_table} s"
+            f" ON s.{self.sql.position_column} = e.position"
+            " WHERE e.stream_id=? AND e.position<=? ORDER BY e.position",
             stream.id.hex,
             as_of.position,
         )
-        version = rows[0]["version"]
-        if version is None:
-            return None
-        aggregate: LedgerStream = self.repository.get(
-            stream.id, version=version, projector_func=replay
-        )
-        return aggregate
+        return streams.get(stream.id)
 
     def stream_subject(self, stream: StreamKey, as_of: AsOf) -> str | None:
         rows = self._rows(

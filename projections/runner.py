@@ -84,7 +84,7 @@ class ProjectionRunner:
             as_of = AsOf(batch.last_position, None)
             behind = [build for build in targets if positions[build] == start]
             known: Computed = {}  # each row is computed once a batch
-            with self.history.reading():
+            with self.history.reading(on_sqlite=True):
                 updates = {b: self._rows(targets[b], batch, as_of, known) for b in behind}
             try:
                 self.store.write(batch.last_position, updates)
