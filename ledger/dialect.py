@@ -7,6 +7,7 @@ the placeholders into the driver's.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,11 @@ class Dialect:
 
     def __call__(self, sql: str) -> str:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def pipeline(self, cursor: Any) -> AbstractContextManager[Any]:
+        """On PostgreSQL, statements on the cursor go out without waiting for each answer
+        (a read that needs its answer waits for all before it)."""
+        return cursor.connection.pipeline() if self.name == "postgres" else nullcontext()
 
     def tuple_rows(self, cursor: Any) -> None:
         """Have a cursor of the library's datastore give plain tuples, the cheapest rows,

@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from ledger.dialect import POSTGRES
 from ledger.history import AsOf, History
 from projections.models import AttentionModel
 from projections.new_entries import NewEntries
@@ -28,6 +30,8 @@ from projections.store import ReadModelStore
 from projections.subject_links import LinkIndex
 
 log = logging.getLogger(__name__)
+
+READ_THREADS = 4
 
 Progress = Callable[[int, int], None]  # (position reached, head)
 Computed = dict[tuple[ReadModel, str], Row | None]  # the rows of a batch, by (model, key)
@@ -56,6 +60,9 @@ class ProjectionRunner:
         # row is computed once a batch however many of its entries the batch holds, so under
         # load a short wait saves most of the work, for read models that trail by ~a second.
         self.gather_seconds = gather_seconds
+        # Threads computing a batch's rows: reads on PostgreSQL wait on the server, so several
+        # overlap; SQLite reads are this process's own work, which threads cannot share out.
+        self.read_threads = READ_THREADS if history.sql is POSTGRES else 1
 
     def targets(self) -> dict[Build, ReadModel]:
         """Builds this code can advance: those of its models' versions that are not retired."""
@@ -83,9 +90,7 @@ class ProjectionRunner:
             batch = Batch(entries, self.history.link_changes(start, entries[-1].position))
             as_of = AsOf(batch.last_position, None)
             behind = [build for build in targets if positions[build] == start]
-            known: Computed = {}  # each row is computed once a batch
-            with self.history.reading(on_sqlite=True):
-                updates = {b: self._rows(targets[b], batch, as_of, known) for b in behind}
+            updates = self._updates({b: targets[b] for b in behind}, batch, as_of)
             try:
                 self.store.write(batch.last_position, updates)
             except IntegrityError:
@@ -123,22 +128,44 @@ class ProjectionRunner:
             return self.links.position(build)
         return self.store.position(build)
 
-    def _rows(
-        self,
-        model: ReadModel,
-        batch: Batch,
-        as_of: AsOf,
-        known: dict[tuple[ReadModel, str], Row | None],
-    ) -> list[Row]:
-        rows = []
-        for key in sorted(model.touched_keys(batch)):
-            if isinstance(model, AttentionModel):
-                row = model.compose(self.history, key, as_of, known)
-            else:
-                row = known[(model, key)] = model.compute(self.history, key, as_of)
-            if row is not None:
-                rows.append(row)
-        return rows
+    def _updates(
+        self, builds: dict[Build, ReadModel], batch: Batch, as_of: AsOf
+    ) -> dict[Build, list[Row]]:
+        """The rows of each build for the keys the batch touched, as of its last entry.
+
+        Each row is computed once a batch, however many builds need it; the attention
+        models compose theirs from the others'. Rows are reads of immutable entries up to
+        one position, so they can be computed in any order: on PostgreSQL by several
+        threads at once, each with a connection, so that their round trips overlap.
+        """
+        wanted = {(model, key) for model in builds.values() if not isinstance(model, AttentionModel)
+                  for key in model.touched_keys(batch)}  # fmt: skip
+        known: Computed = self._compute(sorted(wanted, key=lambda mk: (mk[0].name, mk[1])), as_of)
+        updates = {}
+        with self.history.reading(on_sqlite=True):
+            for build, model in builds.items():
+                rows = []
+                for key in sorted(model.touched_keys(batch)):
+                    if isinstance(model, AttentionModel):
+                        row = model.compose(self.history, key, as_of, known)
+                    else:
+                        row = known[(model, key)]
+                    if row is not None:
+                        rows.append(row)
+                updates[build] = rows
+        return updates
+
+    def _compute(self, wanted: list[tuple[ReadModel, str]], as_of: AsOf) -> Computed:
+        def compute(chunk: list[tuple[ReadModel, str]]) -> Computed:
+            with self.history.reading(on_sqlite=True):
+                return {(m, key): m.compute(self.history, key, as_of) for m, key in chunk}
+
+        threads = self.read_threads if len(wanted) > 1 else 1
+        if threads == 1:
+            return compute(wanted)
+        chunks = [wanted[i::threads] for i in range(threads)]
+        with ThreadPoolExecutor(threads, thread_name_prefix="projection-read") as pool:
+            return {k: row for rows in pool.map(compute, chunks) for k, row in rows.items()}
 
     def states(self) -> list[dict[str, object]]:
         """Every build: name, version, generation, position, lag to the head, and state."""

@@ -103,8 +103,11 @@ class LinkIndex:
         """Learn the links of the next entries after `after` into the build, and track them."""
         entries = self.history.entries_after(after, self.batch_size, cursor=c)
         book = CursorLinkBook(c, self.history.sql, suffix(build))
-        for entry in entries:
-            self.links.learn(book.at(entry.position), entry.stream, entry.payload)
+        sessions = filter(None, (entry.text("session_id") for entry in entries))
+        book.prefetch((entry.stream.id for entry in entries), sessions)
+        with self.history.sql.pipeline(c):
+            for entry in entries:
+                self.links.learn(book.at(entry.position), entry.stream, entry.payload)
         if entries:
             self.store.track(c, build, entries[-1].position)
         return entries
