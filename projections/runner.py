@@ -90,7 +90,11 @@ class ProjectionRunner:
             batch = Batch(entries, self.history.link_changes(start, entries[-1].position))
             as_of = AsOf(batch.last_position, None)
             behind = [build for build in targets if positions[build] == start]
-            updates = self._updates({b: targets[b] for b in behind}, batch, as_of)
+            # A full batch is a catch-up (a rebuild): worth one read transaction even on SQLite,
+            # and several reading threads on PostgreSQL. While following, appends come first:
+            # their write-ahead log's checkpoints (SQLite), the database server's CPU.
+            catching_up = len(entries) == self.batch_size
+            updates = self._updates({b: targets[b] for b in behind}, batch, as_of, catching_up)
             try:
                 self.store.write(batch.last_position, updates)
             except IntegrityError:
@@ -129,20 +133,21 @@ class ProjectionRunner:
         return self.store.position(build)
 
     def _updates(
-        self, builds: dict[Build, ReadModel], batch: Batch, as_of: AsOf
+        self, builds: dict[Build, ReadModel], batch: Batch, as_of: AsOf, catching_up: bool
     ) -> dict[Build, list[Row]]:
         """The rows of each build for the keys the batch touched, as of its last entry.
 
         Each row is computed once a batch, however many builds need it; the attention
         models compose theirs from the others'. Rows are reads of immutable entries up to
-        one position, so they can be computed in any order: on PostgreSQL by several
-        threads at once, each with a connection, so that their round trips overlap.
+        one position, so they can be computed in any order: on PostgreSQL, when catching up,
+        by several threads at once, each with a connection, so that their round trips overlap.
         """
         wanted = {(model, key) for model in builds.values() if not isinstance(model, AttentionModel)
                   for key in model.touched_keys(batch)}  # fmt: skip
-        known: Computed = self._compute(sorted(wanted, key=lambda mk: (mk[0].name, mk[1])), as_of)
+        wanted_in_order = sorted(wanted, key=lambda mk: (mk[0].name, mk[1]))
+        known: Computed = self._compute(wanted_in_order, as_of, catching_up)
         updates = {}
-        with self.history.reading(on_sqlite=True):
+        with self.history.reading(on_sqlite=catching_up):
             for build, model in builds.items():
                 rows = []
                 for key in sorted(model.touched_keys(batch)):
@@ -155,12 +160,14 @@ class ProjectionRunner:
                 updates[build] = rows
         return updates
 
-    def _compute(self, wanted: list[tuple[ReadModel, str]], as_of: AsOf) -> Computed:
+    def _compute(
+        self, wanted: list[tuple[ReadModel, str]], as_of: AsOf, catching_up: bool
+    ) -> Computed:
         def compute(chunk: list[tuple[ReadModel, str]]) -> Computed:
-            with self.history.reading(on_sqlite=True):
+            with self.history.reading(on_sqlite=catching_up):
                 return {(m, key): m.compute(self.history, key, as_of) for m, key in chunk}
 
-        threads = self.read_threads if len(wanted) > 1 else 1
+        threads = self.read_threads if catching_up and len(wanted) > 1 else 1
         if threads == 1:
             return compute(wanted)
         chunks = [wanted[i::threads] for i in range(threads)]
