@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,23 +40,29 @@ def subject_deliveries(n: int, rng: random.Random) -> list[dict[str, Any]]:
 
 
 def history(count: int, seed: int = 7) -> Iterator[bytes]:
-    """`count` delivery bodies: subjects interleaved, about one in ten a retry of an earlier one."""
+    """`count` delivery bodies: subjects interleaved (64 at a time), about one in ten a retry
+    of one of the last 2,000. Each body costs the same whatever `count` is, and memory stays
+    small: a million is as cheap per body as a thousand."""
     rng = random.Random(seed)
-    per_subject = len(templates())
-    subjects = max(1, count // per_subject)
-    queues = [subject_deliveries(n, rng) for n in range(subjects)]
-    sent: list[bytes] = []
+    subjects = max(1, count // len(templates()))
+    started = 0  # subjects whose deliveries were generated
+    active: list[list[dict[str, Any]]] = []  # their deliveries not sent yet
+    recent: deque[bytes] = deque(maxlen=2000)
     produced = 0
     while produced < count:
-        if sent and rng.random() < 0.1:
-            body = rng.choice(sent[-2000:])
+        if recent and rng.random() < 0.1:
+            body = recent[rng.randrange(len(recent))]
         else:
-            live = [q for q in queues if q]
-            if not live:
-                queues = [subject_deliveries(subjects + n, rng) for n in range(subjects)]
+            while len(active) < 64 and started < subjects:
+                active.append(subject_deliveries(started, rng))
+                started += 1
+            if not active:
                 subjects *= 2
                 continue
-            body = json.dumps(rng.choice(live[:64]).pop(0)).encode()
-            sent.append(body)
+            queue = rng.choice(active)
+            body = json.dumps(queue.pop(0)).encode()
+            if not queue:
+                active.remove(queue)
+            recent.append(body)
         produced += 1
         yield body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Sequence
@@ -102,3 +103,48 @@ def test_closing_commits_what_was_submitted_and_refuses_the_rest() -> None:
     assert results == list(range(40)) and sorted(committed) == list(range(40))
     with pytest.raises(RuntimeError, match="closed"):
         committer.submit(41)
+
+
+def test_awaited_deliveries_are_batched_and_answered_in_the_event_loop() -> None:
+    batches: list[list[int]] = []
+
+    def commit(items: Sequence[int]) -> list[int | Exception]:
+        batches.append(list(items))
+        return [ValueError(f"odd {n}") if n % 5 == 0 else -n for n in items]
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit)
+
+    async def submit_all() -> list[int | BaseException]:
+        return await asyncio.gather(*(committer.submit_async(n) for n in range(1, 41)),
+                                    return_exceptions=True)  # fmt: skip
+
+    results = asyncio.run(submit_all())
+    committer.close()
+    for n, result in enumerate(results, start=1):
+        if n % 5 == 0:
+            assert isinstance(result, ValueError) and str(result) == f"odd {n}"
+        else:
+            assert result == -n
+    assert sorted(n for batch in batches for n in batch) == list(range(1, 41))
+    assert max(len(batch) for batch in batches) > 1  # they waited together
+
+
+def test_an_awaited_delivery_whose_caller_gave_up_is_still_committed() -> None:
+    gate, committed = threading.Event(), []
+
+    def commit(items: Sequence[str]) -> list[str | Exception]:
+        gate.wait(5)
+        committed.extend(items)
+        return list(items)
+
+    committer: GroupCommitter[str, str] = GroupCommitter(commit)
+
+    async def give_up() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(committer.submit_async("abandoned"), timeout=0.05)
+
+    asyncio.run(give_up())
+    gate.set()
+    assert committer.submit("next") == "next"  # the committer carries on
+    committer.close()
+    assert committed == ["abandoned", "next"]
