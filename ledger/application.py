@@ -255,6 +255,8 @@ class Ledger(Application[UUID]):
             if not isinstance(error, IntegrityError):
                 raise
             appended = None  # another process wrote first
+        finally:
+            self._streams.absent = set()  # known for this batch only
         if appended is None:
             appended = self._append_batch(appends) if appends else []
         self._purge_if_due(appends)
