@@ -12,15 +12,15 @@ from typing import Any
 
 from domain.personal_data import ErasureRequest
 from ledger.dialect import Dialect
+from ledger.history import STREAM_KEY_OF, STREAM_TYPE_OF
 
 _SESSION_DOCUMENTS = (
-    "SELECT DISTINCT e.stream_key AS document_id FROM session_mentions m"
-    " JOIN ledger_entries e ON e.stream_id = m.stream_id"
-    " WHERE m.session_id=? AND e.stream_type='document'"
+    f"SELECT DISTINCT {STREAM_KEY_OF.format('m')} AS document_id FROM session_mentions m"
+    f" WHERE m.session_id=? AND {STREAM_TYPE_OF.format('m')}='document'"
 )
 _SUBJECT_STREAMS = (
-    "SELECT DISTINCT l.stream_id, e.stream_type, e.stream_key FROM stream_links l"
-    " JOIN ledger_entries e ON e.stream_id = l.stream_id WHERE l.subject=?"
+    f"SELECT l.stream_id, {STREAM_TYPE_OF.format('l')} AS stream_type,"
+    f" {STREAM_KEY_OF.format('l')} AS stream_key FROM stream_links l WHERE l.subject=?"
 )
 
 

@@ -59,10 +59,12 @@ LINK_TABLES = {
     "identity_refs": "identity_id TEXT NOT NULL, subject TEXT NOT NULL,"
     " position BIGINT NOT NULL, PRIMARY KEY (identity_id, subject)",
 }
-# Secondary indexes of the live build only: reads by subject. Builds learn by primary key.
+# Secondary indexes of the live build only: reads by subject, and sealing's read of the sessions
+# a stream mentioned. Builds learn by primary key.
 LINK_INDEXES = {
     "stream_links_by_subject": "stream_links (subject, position)",
     "identity_refs_by_subject": "identity_refs (subject, position)",
+    "session_mentions_by_stream": "session_mentions (stream_id)",
 }
 
 
