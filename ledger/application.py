@@ -195,13 +195,11 @@ class Ledger(Application[UUID]):
         return await self._committer.submit_async(delivery)
 
     def record_all(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate]:
-        """Append many deliveries in batches (a backfill): the same as recording each in turn."""
-        prepared = [self._prepare(delivery) for delivery in deliveries]
+        """Append many deliveries in batches (a backfill): the same as recording each in turn,
+        each batch as a group commit's."""
         results: list[Recorded | Duplicate] = []
-        for start in range(0, len(prepared), BATCH_SIZE):
-            batch = prepared[start : start + BATCH_SIZE]
-            appended = self._append_batch(batch)
-            self._purge_if_due(batch)
+        for start in range(0, len(deliveries), BATCH_SIZE):
+            appended = self._prepare_and_append(deliveries[start : start + BATCH_SIZE])
             for result in appended:
                 if isinstance(result, Exception):
                     raise result
@@ -230,9 +228,22 @@ class Ledger(Application[UUID]):
         connection (`History.reading`): the fewest round trips to the server, whose
         latency bounds how many batches a second one committer can append.
         """
-        prepared: list[Append | Exception] = []
+        with self._append_lock:  # one batch at a time: the committer's or a backfill's
+            prepared: list[Append | Exception] = []
+            appended = self._append_in_one_transaction(deliveries, prepared)
+            appends = [p for p in prepared if not isinstance(p, Exception)]
+            if appended is None:  # another process wrote first
+                appended = self._append_batch(appends) if appends else []
+            self._purge_if_due(appends)
+            results = iter(appended)
+            return [p if isinstance(p, Exception) else next(results) for p in prepared]
+
+    def _append_in_one_transaction(
+        self, deliveries: Sequence[Delivery], prepared: list[Append | Exception]
+    ) -> list[Recorded | Duplicate | Exception] | None:
+        """Prepare each delivery into `prepared`, then read what the batch needs and append it,
+        in one transaction on PostgreSQL; None if another process wrote to its streams first."""
         appends: list[Append] = []
-        appended: list[Recorded | Duplicate | Exception] | None = None
         try:
             with self.history.reading(then_writing=True):
                 for delivery in deliveries:
@@ -241,38 +252,29 @@ class Ledger(Application[UUID]):
                     except Exception as error:  # e.g. its data key could not be stored
                         prepared.append(error)
                 appends = [p for p in prepared if not isinstance(p, Exception)]
-                keys = [a.delivery.idempotency_key for a in appends]
-                known = self.history.positions_of(keys)
+                known = self.history.positions_of([a.delivery.idempotency_key for a in appends])
                 streams = {a.stream.id for a in appends}
                 cached = self._streams.cached(streams)
                 self._streams.drop_stale(self.history.stream_versions(cached))
                 self._streams.load_missing(streams, self.history.current_streams)
-                if appends:
-                    with self._append_lock:
-                        appended = self._append_together(appends, known)
+                return self._append_together(appends, known) if appends else []
         except BaseException as error:  # nothing of the batch was kept, even if it got as far
             self._streams.forget(a.stream.id for a in appends)  # as its commit
             if not isinstance(error, IntegrityError):
                 raise
-            appended = None  # another process wrote first
+            return None
         finally:
             self._streams.absent = set()  # known for this batch only
-        if appended is None:
-            appended = self._append_batch(appends) if appends else []
-        self._purge_if_due(appends)
-        results = iter(appended)
-        return [p if isinstance(p, Exception) else next(results) for p in prepared]
 
     def _append_batch(self, batch: Sequence[Append]) -> list[Recorded | Duplicate | Exception]:
         """One transaction for the batch; duplicates of recorded or batched keys are answered
         with the first one's position. If another process wrote to one of the streams (or one
         of the keys) first, the batch falls back to one append at a time."""
-        with self._append_lock:
-            try:
-                known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
-                return self._append_together(batch, known)
-            except IntegrityError:  # another process wrote first: from the store, one at a time
-                return [self._append_one(append) for append in batch]
+        try:
+            known = self.history.positions_of([a.delivery.idempotency_key for a in batch])
+            return self._append_together(batch, known)
+        except IntegrityError:  # another process wrote first: from the store, one at a time
+            return [self._append_one(append) for append in batch]
 
     def _purge_if_due(self, batch: Sequence[Append]) -> None:
         """Purge destroyed keys from the files after an erasure: at once when no delivery is

@@ -229,11 +229,15 @@ class History:
         """The stored version of each of those streams that has events."""
         if not stream_ids:
             return {}
-        marks = ",".join("?" * len(stream_ids))
-        rows = self._rows(f"SELECT stream_id, max(stream_version) AS version FROM ledger_entries"
-                          f" WHERE stream_id IN ({marks}) GROUP BY stream_id",
+        # One index probe per stream (its last entry), whatever the planner's statistics say:
+        # with none, PostgreSQL answered `stream_id IN (...)` by scanning the whole ledger.
+        values = ",".join(["(?)"] * len(stream_ids))
+        rows = self._rows(f"SELECT v.column1 AS stream_id, (SELECT e.stream_version FROM"
+                          f" ledger_entries e WHERE e.stream_id = v.column1 ORDER BY e.position"
+                          f" DESC LIMIT 1) AS version FROM (VALUES {values}) AS v",
                           *(s.hex for s in stream_ids))  # fmt: skip
-        return {UUID(row["stream_id"]): int(row["version"]) for row in rows}
+        return {UUID(row["stream_id"]): int(row["version"])
+                for row in rows if row["version"] is not None}  # fmt: skip
 
     def current_streams(self, stream_ids: Sequence[UUID]) -> dict[UUID, LedgerStream]:
         """Those of the streams that are stored, each as it stands now, all in one read."""
@@ -290,13 +294,20 @@ class History:
         return self._entries(sql, *params)
 
     def shared_identity_with(self, subject: str, as_of: AsOf) -> list[str]:
-        rows = self._rows(
-            "SELECT DISTINCT other.subject AS subject FROM identity_refs mine"
-            " JOIN identity_refs other ON other.identity_id = mine.identity_id"
-            " WHERE mine.subject=? AND mine.position<=? AND other.position<=?"
-            " AND other.subject<>?",
+        # Two reads, each by index: joined in one, PostgreSQL without planner statistics
+        # scanned every identity reference.
+        identities = self._rows(
+            "SELECT identity_id FROM identity_refs WHERE subject=? AND position<=?",
             subject,
             as_of.position,
+        )
+        if not identities:
+            return []
+        marks = ",".join("?" * len(identities))
+        rows = self._rows(
+            f"SELECT DISTINCT subject FROM identity_refs WHERE identity_id IN ({marks})"
+            " AND position<=? AND subject<>?",
+            *(row["identity_id"] for row in identities),
             as_of.position,
             subject,
         )
