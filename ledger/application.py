@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -36,7 +36,7 @@ from ledger.history import AsOf, History
 from ledger.index import IndexedPostgresRecorder, IndexEntry
 from ledger.keyring import Keyring
 from ledger.quarantine import Quarantine
-from ledger.sealing import Sealer
+from ledger.sealing import Arriving, Sealer
 from ledger.stores import persistence_env
 from ledger.stream_cache import StreamCache
 from ledger.views import Doc
@@ -81,6 +81,11 @@ class Append:
     def stream_class(self) -> type[LedgerStream]:
         return STREAM_CLASSES[self.stream.type]
 
+    @property
+    def arriving(self) -> Arriving:
+        d = self.delivery
+        return Arriving(self.stream, d.event_type, d.idempotency_key, d.body, d.payload)
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -120,10 +125,11 @@ class Ledger(Application[UUID]):
         self.sql = POSTGRES if postgres else SQLITE
         self.datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         self.history = History(self.datastore, self.sql, self.mapper, self.repository)
-        if postgres:
-            self.recorder.batch_cursor = self.history.write_cursor  # type: ignore[attr-defined]
         self.chain = Chain(self.datastore, self.sql)
         self.keyring = Keyring(self.datastore, self.sql, master_key)
+        if postgres:  # a group commit's batch is one transaction: see `_prepare_and_append`
+            self.recorder.batch_cursor = self.history.write_cursor  # type: ignore[attr-defined]
+            self.keyring.batch_cursor = self.history.write_cursor
         self.sealer = Sealer(self.keyring, self.history.sessions_mentioned)
         self.quarantine = Quarantine(self.datastore, self.sql, self.keyring)
         self.access_log = AccessLog(self.datastore, self.sql)
@@ -210,13 +216,39 @@ class Ledger(Application[UUID]):
         """Entries with personal data as sent where its key exists, erased where it does not."""
         return self.sealer.disclose(entries)
 
-    def _prepare(self, delivery: Delivery) -> Append:
-        stream = route(delivery.payload)
+    def _prepare(self, deliveries: Sequence[Delivery]) -> list[Append | Exception]:
+        """Each delivery routed to its stream and sealed; one that cannot be gets its error."""
+        routed = [self._routed(delivery) for delivery in deliveries]
+        sealed = iter(self._sealed([r for r in routed if not isinstance(r, Exception)]))
+        return [r if isinstance(r, Exception) else next(sealed) for r in routed]
+
+    def _routed(self, delivery: Delivery) -> Append | Exception:
+        try:
+            stream = route(delivery.payload)
+        except Exception as error:
+            return error
         entry = IndexEntry(delivery.idempotency_key, delivery.event_type, stream,
                            delivery.payload, delivery.webhook_id)  # fmt: skip
-        facts = self.sealer.event_facts(stream, delivery.event_type, delivery.idempotency_key,
-                                        delivery.body, delivery.payload)  # fmt: skip
-        return Append(delivery, stream, entry, facts)
+        return Append(delivery, stream, entry, facts={})
+
+    def _sealed(self, appends: list[Append]) -> list[Append | Exception]:
+        """The appends with their events' facts, sealed all at once; if that fails (e.g. a
+        data key could not be stored), each alone, so that an error is only its own."""
+
+        def seal(batch: list[Append]) -> list[Append | Exception]:
+            facts = self.sealer.event_facts([a.arriving for a in batch])
+            return [replace(a, facts=f) for a, f in zip(batch, facts, strict=True)]
+
+        try:
+            return seal(appends)
+        except Exception:
+            results: list[Append | Exception] = []
+            for append in appends:
+                try:
+                    results += seal([append])
+                except Exception as error:
+                    results.append(error)
+            return results
 
     def _prepare_and_append(
         self, deliveries: Sequence[Delivery]
@@ -231,9 +263,11 @@ class Ledger(Application[UUID]):
         with self._append_lock:  # one batch at a time: the committer's or a backfill's
             prepared: list[Append | Exception] = []
             appended = self._append_in_one_transaction(deliveries, prepared)
-            appends = [p for p in prepared if not isinstance(p, Exception)]
-            if appended is None:  # another process wrote first
+            if appended is None:  # another process wrote first; the data keys were rolled back
+                prepared = self._prepare(deliveries)  # with keys kept in their own transaction
+                appends = [p for p in prepared if not isinstance(p, Exception)]
                 appended = self._append_batch(appends) if appends else []
+            appends = [p for p in prepared if not isinstance(p, Exception)]
             self._purge_if_due(appends)
             results = iter(appended)
             return [p if isinstance(p, Exception) else next(results) for p in prepared]
@@ -246,11 +280,7 @@ class Ledger(Application[UUID]):
         appends: list[Append] = []
         try:
             with self.history.reading(then_writing=True):
-                for delivery in deliveries:
-                    try:
-                        prepared.append(self._prepare(delivery))
-                    except Exception as error:  # e.g. its data key could not be stored
-                        prepared.append(error)
+                prepared += self._prepare(deliveries)
                 appends = [p for p in prepared if not isinstance(p, Exception)]
                 known = self.history.positions_of([a.delivery.idempotency_key for a in appends])
                 streams = {a.stream.id for a in appends}

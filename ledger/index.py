@@ -266,9 +266,11 @@ class IndexedPostgresRecorder(PostgresApplicationRecorder):
     def _insert_indexed(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> list[int]:
-        self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
-        positions = [row["notification_id"] for row in curs.fetchall()]
-        entries = kwargs.get("index_entries", ())
-        with curs.connection.pipeline():  # writes go out without waiting for each answer
+        # Pipelined: statements go out without waiting for each answer (the table lock, the
+        # notification and the insert, then the index's writes), so few round trips wait.
+        with curs.connection.pipeline():
+            self._insert_stored_events(curs, stored_events, **kwargs)  # lock, notify, insert
+            positions = [row["notification_id"] for row in curs.fetchall()]
+            entries = kwargs.get("index_entries", ())
             write_index(curs, POSTGRES, positions, stored_events, entries, self.link_rules)
         return positions

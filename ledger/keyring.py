@@ -15,7 +15,8 @@ import base64
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -87,6 +88,18 @@ class Keyring:
         self.datastore = datastore
         self.sql = sql
         self.master = AESGCM(master_key)
+        # The transaction a group commit's batch is in, if any (PostgreSQL): sealing's reads
+        # and new keys join it, and its keys commit with the events sealed under them.
+        self.batch_cursor: Callable[[], Any] = lambda: None
+
+    @contextmanager
+    def _transaction(self, *, commit: bool) -> Iterator[Any]:
+        batch = self.batch_cursor()
+        if batch is not None:
+            yield batch
+            return
+        with self.datastore.transaction(commit=commit) as c:
+            yield c
 
     def create_table(self) -> None:
         """Create the table, and check (or, on a new database, record) the master key."""
@@ -124,9 +137,25 @@ class Keyring:
 
     def key_for_sealing(self, scope: str) -> bytes | None:
         """The scope's data key, created on first use; None once the scope is erased."""
-        key = AESGCM.generate_key(bit_length=256)
-        with self.datastore.transaction(commit=True) as c:
-            return self._unwrap(scope, self._keep(c, scope, self._wrap(scope, key)))
+        return self.keys_for_sealing([scope])[scope]
+
+    def keys_for_sealing(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
+        """Each scope's data key, created on first use (None once the scope is erased): one
+        transaction for them all, committed before the deliveries sealed with them."""
+        wanted = sorted(set(scopes))
+        if not wanted:
+            return {}
+        fresh = [(s, self._wrap(s, AESGCM.generate_key(bit_length=256)), utc_now_iso())
+                 for s in wanted]  # fmt: skip
+        marks = ",".join("?" * len(wanted))
+        with self._transaction(commit=True) as c:
+            # The inserts come first: see `_keep`.
+            c.executemany(self.sql("INSERT INTO data_keys VALUES (?,?,?,NULL,NULL)"
+                                   " ON CONFLICT DO NOTHING"), fresh)  # fmt: skip
+            c.execute(self.sql(f"SELECT scope, wrapped FROM data_keys WHERE scope IN ({marks})"),
+                      wanted)  # fmt: skip
+            kept = {row["scope"]: row["wrapped"] for row in c.fetchall()}
+        return {scope: self._unwrap(scope, kept[scope]) for scope in wanted}
 
     def erased_among(self, scopes: Iterable[str]) -> set[str]:
         """Those of the scopes whose keys were destroyed."""
@@ -134,7 +163,7 @@ class Keyring:
         if not wanted:
             return set()
         marks = ",".join("?" * len(wanted))
-        with self.datastore.transaction(commit=False) as c:
+        with self._transaction(commit=False) as c:
             c.execute(self.sql(f"SELECT scope FROM data_keys WHERE wrapped IS NULL"
                                f" AND scope IN ({marks})"), wanted)  # fmt: skip
             return {row["scope"] for row in c.fetchall()}

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from domain.entries import LedgerEntry, StreamKey, text_field
 from domain.personal_data import (
@@ -25,34 +26,59 @@ from domain.personal_data import (
 from ledger.keyring import Keyring, seal, unseal
 
 
-class Sealer:
-    def __init__(self, keyring: Keyring, sessions_of: Callable[[StreamKey], list[str]]) -> None:
-        self.keyring = keyring
-        self.sessions_of = sessions_of  # the sessions a stream has mentioned so far
+class Arriving(NamedTuple):
+    """A delivery about to be appended to `stream`: what sealing needs of it."""
 
-    def event_facts(
-        self, stream: StreamKey, event_type: str, idempotency_key: str, body: str,
-        payload: dict[str, Any],
-    ) -> dict[str, Any]:  # fmt: skip
-        """What the stream's event stores: the body as sent, or, when it carries personal
-        data, the body with those values hidden and the body as sent sealed under its key."""
-        facts = {"event_type": event_type, "idempotency_key": idempotency_key}
-        if not has_personal_data(payload):
-            return {**facts, "body": body}
-        scope = protection_scope(stream, payload)
+    stream: StreamKey
+    event_type: str
+    idempotency_key: str
+    body: str
+    payload: dict[str, Any]
+
+
+class Sealer:
+    def __init__(
+        self, keyring: Keyring, sessions_of: Callable[[Sequence[StreamKey]], dict[UUID, list[str]]]
+    ) -> None:
+        self.keyring = keyring
+        self.sessions_of = sessions_of  # the sessions each stream has mentioned so far
+
+    def event_facts(self, batch: Sequence[Arriving]) -> list[dict[str, Any]]:
+        """What each delivery's event stores: the body as sent, or, when it carries personal
+        data, the body with those values hidden and the body as sent sealed under its key.
+
+        The batch's mentions, tombstones and keys are read (and new keys kept) once for all
+        of it, each in one transaction: per delivery, they were most of a small batch's
+        round trips to PostgreSQL.
+        """
+        personal = [d for d in batch if has_personal_data(d.payload)]
+        mentioned = self.sessions_of([d.stream for d in personal])
         # Erasure is permanent: personal data of an erased session (a document of it
         # included, even one first seen later) is stored already erased.
-        sessions = {*self.sessions_of(stream), *filter(None, [text_field(payload, "session_id")])}
-        erased = self.keyring.erased_among([f"session:{s}" for s in sessions])
-        key = None if erased else self.keyring.key_for_sealing(scope)  # None: erased
-        hidden = hide_personal_data(payload, SEALED if key else ERASED)
-        sealed = seal(key, scope, body.encode()) if key else None
-        return {
-            **facts,
-            "body": json.dumps(hidden, ensure_ascii=False),
-            "sealed": base64.b64encode(sealed).decode() if sealed else None,
-            "scope": scope,
-        }
+        sessions = {id(d): {f"session:{s}" for s in [*mentioned.get(d.stream.id, []),
+                                                      text_field(d.payload, "session_id")] if s}
+                    for d in personal}  # fmt: skip
+        erased = self.keyring.erased_among(s for named in sessions.values() for s in named)
+        unerased = [d for d in personal if not sessions[id(d)] & erased]
+        keys = self.keyring.keys_for_sealing(protection_scope(d.stream, d.payload)
+                                             for d in unerased)  # fmt: skip
+        facts: list[dict[str, Any]] = []
+        for delivery in batch:
+            event = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
+            if id(delivery) not in sessions:
+                facts.append({**event, "body": delivery.body})
+                continue
+            scope = protection_scope(delivery.stream, delivery.payload)
+            key = None if sessions[id(delivery)] & erased else keys[scope]  # None: erased
+            hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
+            sealed = seal(key, scope, delivery.body.encode()) if key else None
+            facts.append({
+                **event,
+                "body": json.dumps(hidden, ensure_ascii=False),
+                "sealed": base64.b64encode(sealed).decode() if sealed else None,
+                "scope": scope,
+            })  # fmt: skip
+        return facts
 
     def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
         """The entries with their personal data as sent, where its key still exists; erased
