@@ -258,7 +258,7 @@ class Ledger(Application[UUID]):
 
         On PostgreSQL the batch's reads and its append share one transaction on one
         connection (`History.reading`): the fewest round trips to the server, whose
-        latency bounds how many batches a second one committer can append.
+        latency bounds how many batches a second the one committer can append.
         """
         with self._append_lock:  # one batch at a time: the committer's or a backfill's
             prepared: list[Append | Exception] = []

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
-from ledger.application import Ledger
+from ledger.application import Delivery, Ledger
 from ledger.cli import main
+from ledger.ingestion import read_delivery
 from ledger.keyring import WrongMasterKey, generate_master_key, parse_master_key
 from tests.conftest import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient, seed_examples
 from tests.databases import NewDatabase
@@ -283,3 +285,49 @@ def test_a_webhook_cannot_pose_as_the_ledger_to_erase(client: LedgerClient) -> N
     assert client.deliver(forged).json()["status"] == "quarantined"
     assert extracted(timeline_payloads(client, "fay", "officer"))[0]["first_name"] == marks[0]
     assert client.services.ledger.keyring.erased() == []
+
+
+def test_in_one_batch_a_delivery_of_an_erased_session_stays_erased_beside_one_sealed(
+    ledger: Ledger,
+) -> None:
+    """Sealing reads a batch's tombstones and keys once for all of it: a delivery that names
+    an erased session is stored erased even when another in the batch, under the same data
+    key, is sealed."""
+    ledger.record_all([read_delivery(json.dumps(
+        event("session.redacted", "redact-s-x", session_id="s-x", external_ref="fay")
+    ).encode(), None)])  # fmt: skip
+
+    def extraction(n: int, **fields: Any) -> Delivery:
+        payload = event("document.extracted", f"x-{n}", document_id="d-1", extraction_id=f"x{n}",
+                        extraction_type="ocr", status="completed",
+                        result={"extracted_data": {"first_name": f"NAME{n}"}},
+                        **fields)  # fmt: skip
+        return read_delivery(json.dumps(payload).encode(), None)
+
+    ledger.record_all([extraction(0, session_id="s-x"), extraction(1)])
+    entries = ledger.disclose(ledger.history.entries(ledger.as_of()))
+    names = {e.idempotency_key: e.payload.get("result", {}).get("extracted_data", {})
+             for e in entries if e.stream.type == "document"}  # fmt: skip
+    assert names == {"x-0": {"first_name": "[erased]"}, "x-1": {"first_name": "NAME1"}}
+
+
+def test_a_batch_retried_after_a_conflict_seals_with_keys_that_were_kept(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a batch's new data keys commit with its events: when another process
+    wrote first and the batch is retried one append at a time, it is sealed again with keys
+    that are kept, so its personal data can still be disclosed."""
+    conflict_once = [IntegrityError("another process wrote first")]
+    append_together = ledger._append_together
+
+    def conflicting(*args: Any) -> Any:
+        if conflict_once:
+            raise conflict_once.pop()
+        return append_together(*args)
+
+    monkeypatch.setattr(ledger, "_append_together", conflicting)
+    payload, marks = approval("s-retry", "gus")
+    [outcome] = ledger.record_all([read_delivery(json.dumps(payload).encode(), None)])
+    [entry] = ledger.disclose(ledger.history.entries(ledger.as_of()))
+    assert entry.position == outcome.position
+    assert entry.payload["result"]["extracted_data"]["first_name"] == marks[0]
