@@ -35,6 +35,7 @@ from ledger.group_commit import GroupCommitter
 from ledger.history import AsOf, History
 from ledger.index import IndexedPostgresRecorder, IndexEntry
 from ledger.keyring import Keyring
+from ledger.planner_statistics import PlannerStatistics
 from ledger.quarantine import Quarantine
 from ledger.sealing import Arriving, Sealer
 from ledger.stores import persistence_env
@@ -139,6 +140,10 @@ class Ledger(Application[UUID]):
             self.keyring.create_table()
             self.quarantine.create_table()
             self.access_log.create_table()
+        # On PostgreSQL, planner statistics kept fresh: reads stay index lookups as tables grow.
+        self.statistics = PlannerStatistics(self.datastore) if postgres else None
+        if self.statistics:
+            self.statistics.refresh_stale()
         self._append_lock = threading.Lock()  # one batch at a time in this process
         # When destroyed keys' old bytes must be purged from the files by (None: nothing to do).
         self._purge_due: float | None = None
@@ -165,6 +170,8 @@ class Ledger(Application[UUID]):
         self._committer.close()
         if self._purge_due is not None:
             self.keyring.purge_destroyed()
+        if self.statistics:
+            self.statistics.close()
         super().close()
 
     @contextmanager
@@ -269,6 +276,9 @@ class Ledger(Application[UUID]):
                 appended = self._append_batch(appends) if appends else []
             appends = [p for p in prepared if not isinstance(p, Exception)]
             self._purge_if_due(appends)
+            recorded = [r.position for r in appended if isinstance(r, Recorded)]
+            if self.statistics and recorded:
+                self.statistics.appended(len(recorded), max(recorded))
             results = iter(appended)
             return [p if isinstance(p, Exception) else next(results) for p in prepared]
 

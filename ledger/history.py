@@ -267,8 +267,12 @@ class History:
 
     def entries_after(self, after: int, limit: int, cursor: Any = None) -> list[LedgerEntry]:
         """The next entries after a position; in `cursor`'s transaction when given."""
+        # Both sides of the join bounded: a merge join would otherwise read the events'
+        # index from the first position on.
         rows = self._rows(
-            f"{self.entries_sql} WHERE e.position>? ORDER BY e.position LIMIT ?",
+            f"{self.entries_sql} WHERE e.position>? AND s.{self.sql.position_column}>?"
+            " ORDER BY e.position LIMIT ?",
+            after,
             after,
             limit,
             cursor=cursor,

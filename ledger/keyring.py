@@ -15,7 +15,7 @@ import base64
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -139,48 +139,47 @@ class Keyring:
         """The scope's data key, created on first use; None once the scope is erased."""
         return self.keys_for_sealing([scope])[scope]
 
-    def keys_for_sealing(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
-        """Each scope's data key, created on first use (None once the scope is erased): one
-        transaction for them all, committed before the deliveries sealed with them."""
+    def keys_for_sealing(
+        self, scopes: Iterable[str], known: Mapping[str, bytes | None] | None = None
+    ) -> dict[str, bytes | None]:
+        """Each scope's data key, created on first use; None once the scope is erased.
+
+        `known` is what `lookup` just read, if the caller has it. Keys are created for
+        many scopes in one transaction: the batch's own on PostgreSQL (see `batch_cursor`).
+        """
+        wanted = set(scopes)
+        found = dict(known) if known is not None else self.lookup(wanted)
+        missing = sorted(wanted - found.keys())
+        if missing:
+            fresh = [(s, self._wrap(s, AESGCM.generate_key(bit_length=256)), utc_now_iso())
+                     for s in missing]  # fmt: skip
+            marks = ",".join("?" * len(missing))
+            with self._transaction(commit=True) as c:
+                # The inserts come first: see `_keep`.
+                c.executemany(self.sql("INSERT INTO data_keys VALUES (?,?,?,NULL,NULL)"
+                                       " ON CONFLICT DO NOTHING"), fresh)  # fmt: skip
+                c.execute(self.sql(f"SELECT scope, wrapped FROM data_keys"
+                                   f" WHERE scope IN ({marks})"), missing)  # fmt: skip
+                found.update({r["scope"]: self._unwrap(r["scope"], r["wrapped"])
+                              for r in c.fetchall()})  # fmt: skip
+        return {scope: found[scope] for scope in wanted}
+
+    def lookup(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
+        """The scopes that have a row, read now: each one's data key, or None where it was
+        destroyed (never cached: an erasure in another process takes effect at once)."""
         wanted = sorted(set(scopes))
         if not wanted:
             return {}
-        fresh = [(s, self._wrap(s, AESGCM.generate_key(bit_length=256)), utc_now_iso())
-                 for s in wanted]  # fmt: skip
-        marks = ",".join("?" * len(wanted))
-        with self._transaction(commit=True) as c:
-            # The inserts come first: see `_keep`.
-            c.executemany(self.sql("INSERT INTO data_keys VALUES (?,?,?,NULL,NULL)"
-                                   " ON CONFLICT DO NOTHING"), fresh)  # fmt: skip
-            c.execute(self.sql(f"SELECT scope, wrapped FROM data_keys WHERE scope IN ({marks})"),
-                      wanted)  # fmt: skip
-            kept = {row["scope"]: row["wrapped"] for row in c.fetchall()}
-        return {scope: self._unwrap(scope, kept[scope]) for scope in wanted}
-
-    def erased_among(self, scopes: Iterable[str]) -> set[str]:
-        """Those of the scopes whose keys were destroyed."""
-        wanted = sorted(set(scopes))
-        if not wanted:
-            return set()
         marks = ",".join("?" * len(wanted))
         with self._transaction(commit=False) as c:
-            c.execute(self.sql(f"SELECT scope FROM data_keys WHERE wrapped IS NULL"
-                               f" AND scope IN ({marks})"), wanted)  # fmt: skip
-            return {row["scope"] for row in c.fetchall()}
-
-    def keys(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
-        """The data keys of the scopes that still have one, read now (never cached: an erasure
-        in another process takes effect at once)."""
-        wanted = sorted(set(scopes))
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
-        with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql(f"SELECT scope, wrapped FROM data_keys WHERE scope IN ({marks})"),
                       wanted)  # fmt: skip
-            found = {
-                row["scope"]: self._unwrap(row["scope"], row["wrapped"]) for row in c.fetchall()
-            }
+            return {r["scope"]: self._unwrap(r["scope"], r["wrapped"]) for r in c.fetchall()}
+
+    def keys(self, scopes: Iterable[str]) -> dict[str, bytes | None]:
+        """The data keys of the scopes that still have one (None for the others), read now."""
+        wanted = set(scopes)
+        found = self.lookup(wanted)
         return {scope: found.get(scope) for scope in wanted}
 
     def erased(self) -> list[dict[str, Any]]:

@@ -47,9 +47,9 @@ class Sealer:
         """What each delivery's event stores: the body as sent, or, when it carries personal
         data, the body with those values hidden and the body as sent sealed under its key.
 
-        The batch's mentions, tombstones and keys are read (and new keys kept) once for all
-        of it, each in one transaction: per delivery, they were most of a small batch's
-        round trips to PostgreSQL.
+        The batch's mentions and data keys (tombstones included) are read once for all of it,
+        and its new keys kept in one transaction: per delivery, these were most of a small
+        batch's round trips to PostgreSQL.
         """
         personal = [d for d in batch if has_personal_data(d.payload)]
         mentioned = self.sessions_of([d.stream for d in personal])
@@ -58,17 +58,19 @@ class Sealer:
         sessions = {id(d): {f"session:{s}" for s in [*mentioned.get(d.stream.id, []),
                                                       text_field(d.payload, "session_id")] if s}
                     for d in personal}  # fmt: skip
-        erased = self.keyring.erased_among(s for named in sessions.values() for s in named)
-        unerased = [d for d in personal if not sessions[id(d)] & erased]
-        keys = self.keyring.keys_for_sealing(protection_scope(d.stream, d.payload)
-                                             for d in unerased)  # fmt: skip
+        scopes = {id(d): protection_scope(d.stream, d.payload) for d in personal}
+        found = self.keyring.lookup({*scopes.values(), *(s for n in sessions.values() for s in n)})
+        erased = {scope for scope, key in found.items() if key is None}
+        keys = self.keyring.keys_for_sealing(
+            {scopes[id(d)] for d in personal if not sessions[id(d)] & erased}, found
+        )
         facts: list[dict[str, Any]] = []
         for delivery in batch:
             event = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
-            if id(delivery) not in sessions:
+            if id(delivery) not in scopes:
                 facts.append({**event, "body": delivery.body})
                 continue
-            scope = protection_scope(delivery.stream, delivery.payload)
+            scope = scopes[id(delivery)]
             key = None if sessions[id(delivery)] & erased else keys[scope]  # None: erased
             hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
             sealed = seal(key, scope, delivery.body.encode()) if key else None

@@ -1,0 +1,66 @@
+"""PostgreSQL keeps the plans of the ledger's reads cheap only while it has statistics of its
+tables: the ledger analyzes them as they grow, even where autovacuum does not run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+
+from ledger.application import Ledger
+from ledger.ingestion import read_delivery
+from tests.conftest import MASTER_KEY, seed_examples
+from tests.databases import empty_postgres_database
+
+
+def analyzed_rows(url: str, table: str) -> float:
+    """The table's size as its last ANALYZE counted it (-1: never analyzed)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT reltuples FROM pg_class WHERE relname=%s", (table,)).fetchone()
+        assert row is not None
+        return float(row[0])
+
+
+def changed_rows(url: str, table: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname=%s",
+                           (table,)).fetchone()  # fmt: skip
+        return int(row[0]) if row else 0
+
+
+def approvals(count: int) -> list[bytes]:
+    template = next(p for p in seed_examples() if p["event"] == "session.approved")
+    return [json.dumps({**template, "session_id": f"s-{n}", "external_ref": f"u-{n}",
+                        "idempotency_key": f"approved-{n}"}).encode()
+            for n in range(count)]  # fmt: skip
+
+
+def test_appends_keep_the_statistics_of_the_ledger_tables_current() -> None:
+    url = empty_postgres_database()
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    try:
+        assert analyzed_rows(url, "ledger_entries") < 0
+        ledger.record_all([read_delivery(body, None) for body in approvals(300)])
+        deadline = time.monotonic() + 30
+        while analyzed_rows(url, "ledger_entries") < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)  # analyzed in the background: no delivery waited for it
+        assert analyzed_rows(url, "ledger_entries") > 0
+        assert analyzed_rows(url, "stream_links") > 0
+    finally:
+        ledger.close()
+
+
+def test_a_ledger_opened_on_tables_never_analyzed_analyzes_them() -> None:
+    url = empty_postgres_database()
+    with psycopg.connect(url) as conn:  # rows written while nothing kept statistics
+        conn.execute("CREATE TABLE ledger_entries_shadow (n INT)")
+        conn.execute("INSERT INTO ledger_entries_shadow SELECT generate_series(1, 1000)")
+    deadline = time.monotonic() + 30  # the server counts changed rows a moment later
+    while changed_rows(url, "ledger_entries_shadow") < 1000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    try:
+        assert analyzed_rows(url, "ledger_entries_shadow") == 1000
+    finally:
+        ledger.close()
