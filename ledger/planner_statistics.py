@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from psycopg.sql import SQL, Identifier
@@ -41,6 +42,12 @@ class PlannerStatistics:
     def refresh_stale(self) -> list[str]:
         """Analyze the tables whose statistics autovacuum would call stale; their names."""
         return self._analyze(_STALE, (THRESHOLD_ROWS, SCALE_FACTOR))
+
+    def analyze(self, tables: Iterable[str]) -> None:
+        """Analyze these tables now: new ones, such as a rebuild's just put in place."""
+        with self.datastore.get_connection() as conn:
+            for table in tables:
+                conn.execute(SQL("ANALYZE {0}").format(Identifier(table)))
 
     def appended(self, events: int, ledger_size: int) -> None:
         """Count appended events; once they are 50 plus 10% of the ledger, analyze every

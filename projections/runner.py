@@ -23,6 +23,8 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.dialect import POSTGRES
 from ledger.history import AsOf, History
+from ledger.index import LINK_TABLES
+from ledger.planner_statistics import PlannerStatistics
 from projections.models import AttentionModel
 from projections.new_entries import NewEntries
 from projections.read_model import Batch, Build, ReadModel, Row
@@ -102,9 +104,10 @@ class ProjectionRunner:
             applied += len(entries)
             if progress:
                 progress(batch.last_position, self.history.head().position)
-        for build in targets:
-            if build.state == "building":
-                self.store.promote(build)
+        promoted = [build for build in targets if build.state == "building"]
+        for build in promoted:
+            self.store.promote(build)
+        self._analyze([build.table for build in promoted])
         return applied
 
     def _advance_links(self, progress: Progress | None) -> int:
@@ -115,9 +118,17 @@ class ProjectionRunner:
             return 0
         applied = self.links.catch_up(build, progress)
         live = self.store.serving(self.links.name)
-        if self.links.promote(build) and live and live.version != build.version:
-            self.restart_read_models()
+        if self.links.promote(build):
+            self._analyze(list(LINK_TABLES))
+            if live and live.version != build.version:
+                self.restart_read_models()
         return applied
+
+    def _analyze(self, tables: list[str]) -> None:
+        """After a cut-over the live tables are the build's, which PostgreSQL has never
+        analyzed: without statistics, reads through them plan as scans (`PlannerStatistics`)."""
+        if tables and self.history.sql is POSTGRES:
+            PlannerStatistics(self.history.datastore).analyze(tables)
 
     def restart_read_models(self) -> None:
         """Build every read model afresh: its rows were computed through links now replaced."""
