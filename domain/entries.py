@@ -31,7 +31,9 @@ class StreamKey:
         return _stream_id(self.type, self.key)
 
 
-@lru_cache(maxsize=1 << 16)  # streams recur: each is looked up at every one of its entries
+# Streams recur: each is looked up at every one of its entries. Small, so that memory stays flat
+# however many streams a rebuild or a verification passes through.
+@lru_cache(maxsize=4096)
 def _stream_id(type: str, key: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"/{type}/{key}")
 

@@ -121,10 +121,12 @@ class Chain:
         self.batch_size = batch_size
         position = sql.position_column
         index_columns = ", ".join(f"e.{field}" for field in INDEX_FIELDS)
-        self.rows_sql = (  # fetched as tuples in this order: see `verify`
+        # Fetched as tuples in this order (see `verify`). Both sides of the join are bounded:
+        # a merge join would otherwise read the index from the first position at every page.
+        self.rows_sql = (
             f"SELECT s.{position}, s.originator_id, s.originator_version, s.topic, s.state,"
             f" e.previous_position, e.digest, {index_columns} FROM {sql.events_table} s"
-            f" LEFT JOIN ledger_entries e ON e.position = s.{position}"
+            f" LEFT JOIN ledger_entries e ON e.position = s.{position} AND e.position > ?"
             f" WHERE s.{position} > ? ORDER BY s.{position} LIMIT ?"
         )
         self.orphans_sql = (
@@ -158,7 +160,7 @@ class Chain:
     def _page(self, after: int) -> list[tuple[Any, ...]]:
         with self.datastore.transaction(commit=False) as c:
             self.sql.tuple_rows(c)
-            c.execute(self.sql(self.rows_sql), (after, self.batch_size))
+            c.execute(self.sql(self.rows_sql), (after, after, self.batch_size))
             return list(c.fetchall())
 
     def verify(self, since: Digest | None = None) -> Verification:
