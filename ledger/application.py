@@ -271,10 +271,10 @@ class Ledger(Application[UUID]):
             prepared: list[Append | Exception] = []
             appended = self._append_in_one_transaction(deliveries, prepared)
             if appended is None:  # another process wrote first; the data keys were rolled back
-                prepared = self._prepare(deliveries)  # with keys kept in their own transaction
-                appends = [p for p in prepared if not isinstance(p, Exception)]
-                appended = self._append_batch(appends) if appends else []
+                prepared = self._prepare(deliveries)  # sealed again, keys in their own transaction
             appends = [p for p in prepared if not isinstance(p, Exception)]
+            if appended is None:
+                appended = self._append_batch(appends)
             self._purge_if_due(appends)
             recorded = [r.position for r in appended if isinstance(r, Recorded)]
             if self.statistics and recorded:

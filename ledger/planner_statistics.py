@@ -41,12 +41,16 @@ class PlannerStatistics:
 
     def refresh_stale(self) -> list[str]:
         """Analyze the tables whose statistics autovacuum would call stale; their names."""
-        return self._analyze(_STALE, (THRESHOLD_ROWS, SCALE_FACTOR))
+        tables = self._tables(_STALE, (THRESHOLD_ROWS, SCALE_FACTOR))
+        self.analyze(tables)
+        return tables
 
     def analyze(self, tables: Iterable[str]) -> None:
-        """Analyze these tables now: new ones, such as a rebuild's just put in place."""
-        with self.datastore.get_connection() as conn:
-            for table in tables:
+        """Analyze these tables now: e.g. a rebuild's new ones, just put in place."""
+        with self.datastore.get_connection() as conn:  # autocommit: each ANALYZE on its own
+            for table in sorted(tables):
+                if self._stop.is_set():
+                    return
                 conn.execute(SQL("ANALYZE {0}").format(Identifier(table)))
 
     def appended(self, events: int, ledger_size: int) -> None:
@@ -71,15 +75,10 @@ class PlannerStatistics:
         while self._due.wait() and not self._stop.is_set():
             self._due.clear()
             try:
-                self._analyze(_TABLES, ())
+                self.analyze(self._tables(_TABLES, ()))
             except Exception:  # statistics are an optimisation, never a reason to stop
                 log.exception("refreshing planner statistics failed; trying again later")
 
-    def _analyze(self, tables_query: str, params: tuple[Any, ...]) -> list[str]:
-        with self.datastore.get_connection() as conn:  # autocommit: each ANALYZE on its own
-            tables = [row["relname"] for row in conn.execute(tables_query, params).fetchall()]
-            for table in sorted(tables):
-                if self._stop.is_set():
-                    break
-                conn.execute(SQL("ANALYZE {0}").format(Identifier(table)))
-        return tables
+    def _tables(self, query: str, params: tuple[Any, ...]) -> list[str]:
+        with self.datastore.get_connection() as conn:
+            return [row["relname"] for row in conn.execute(query, params).fetchall()]
