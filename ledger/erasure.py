@@ -12,15 +12,15 @@ from typing import Any
 
 from domain.personal_data import ErasureRequest
 from ledger.dialect import Dialect
-from ledger.history import STREAM_KEY_OF, STREAM_TYPE_OF
+from ledger.history import stream_column
 
 _SESSION_DOCUMENTS = (
-    f"SELECT DISTINCT {STREAM_KEY_OF.format('m')} AS document_id FROM session_mentions m"
-    f" WHERE m.session_id=? AND {STREAM_TYPE_OF.format('m')}='document'"
+    f"SELECT DISTINCT {stream_column('m', 'stream_key')} AS document_id FROM session_mentions m"
+    f" WHERE m.session_id=? AND {stream_column('m', 'stream_type')}='document'"
 )
 _SUBJECT_STREAMS = (
-    f"SELECT l.stream_id, {STREAM_TYPE_OF.format('l')} AS stream_type,"
-    f" {STREAM_KEY_OF.format('l')} AS stream_key FROM stream_links l WHERE l.subject=?"
+    f"SELECT l.stream_id, {stream_column('l', 'stream_type')} AS stream_type,"
+    f" {stream_column('l', 'stream_key')} AS stream_key FROM stream_links l WHERE l.subject=?"
 )
 
 

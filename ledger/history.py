@@ -83,13 +83,12 @@ _ENTRY_COLUMNS = """e.position, e.recorded_at, e.event_type, e.idempotency_key, 
 _LINKED = "SELECT stream_id FROM stream_links WHERE subject=? AND position<=?"
 
 
-# The type and key of the stream in a row of `{0}` (a link table's alias), from the stream's
-# first entry: one index probe per row whatever the planner's statistics say, where a join
-# on stream_id can turn into a scan of the whole ledger.
-STREAM_TYPE_OF = ("(SELECT e.stream_type FROM ledger_entries e WHERE e.stream_id = {0}.stream_id"
-                  " ORDER BY e.position LIMIT 1)")  # fmt: skip
-STREAM_KEY_OF = ("(SELECT e.stream_key FROM ledger_entries e WHERE e.stream_id = {0}.stream_id"
-                 " ORDER BY e.position LIMIT 1)")  # fmt: skip
+def stream_column(alias: str, column: str) -> str:
+    """SQL for a column (`stream_type`, `stream_key`) of the stream in a row of `alias` (a link
+    table's), from the stream's first entry: one index probe per row whatever the planner's
+    statistics say, where a join on stream_id can turn into a scan of the whole ledger."""
+    return (f"(SELECT e.{column} FROM ledger_entries e WHERE e.stream_id = {alias}.stream_id"
+            " ORDER BY e.position LIMIT 1)")  # fmt: skip
 
 
 class History:
@@ -398,8 +397,8 @@ class History:
 
     def link_changes(self, after: int, upto: int) -> LinkChanges:
         streams = self._rows(
-            f"SELECT {STREAM_TYPE_OF.format('l')} AS stream_type,"
-            f" {STREAM_KEY_OF.format('l')} AS stream_key, l.subject FROM stream_links l"
+            f"SELECT {stream_column('l', 'stream_type')} AS stream_type,"
+            f" {stream_column('l', 'stream_key')} AS stream_key, l.subject FROM stream_links l"
             " WHERE l.position>? AND l.position<=?",
             after,
             upto,
