@@ -12,9 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from api.routes import entities, operations, queues, subjects, verification, webhooks
-from ledger.application import LedgerBusy
-from ledger.services import Services
-from ledger.settings import Settings, load_credentials
+from application.recording.outcomes import LedgerBusy
+from bootstrap.credentials import load_credentials
+from bootstrap.services import Services
+from bootstrap.settings import Settings
 
 log = logging.getLogger(__name__)
 

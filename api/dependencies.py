@@ -16,9 +16,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger.history import parse_point
-from ledger.services import Services
-from ledger.settings import ROLES
+from application.reading.as_of import parse_point
+from bootstrap.credentials import ROLES
+from bootstrap.services import Services
 
 _bearer = HTTPBearer(auto_error=False)
 

@@ -10,8 +10,8 @@ from datetime import datetime
 
 from fastapi import HTTPException
 
-from ledger.services import Services
-from ledger.views import Doc
+from application.reading.views import Doc
+from bootstrap.services import Services
 from projections.read_model import Build, ReadModel, Selection
 
 
@@ -33,9 +33,8 @@ def read_one(services: Services, model: ReadModel, key: str, point: int | dateti
         position, doc = services.read_models.get(serving(services, model), key)
         as_of = services.ledger.as_of(position)
     else:
-        history = services.ledger.history
-        with history.reading():
-            as_of = services.ledger.as_of(point)
+        with services.ledger.reading() as history:
+            as_of = history.positions.as_of(point)
             row = model.compute(history, key, as_of)
         doc = row.doc if row else None
     if doc is None:
@@ -51,9 +50,8 @@ def read_many(
         builds = [(serving(services, s.model), s) for s in selections]
         position, results = services.read_models.select(*builds)
         return services.ledger.as_of(position).as_dict(), results
-    history = services.ledger.history
-    with history.reading():
-        as_of = services.ledger.as_of(point)
+    with services.ledger.reading() as history:
+        as_of = history.positions.as_of(point)
         results = [
             [row.doc for row in s.model.rows_as_of(history, as_of) if s.matches(row)]
             for s in selections

@@ -19,10 +19,10 @@ from typing import Any
 
 import psycopg
 
+from application.webhook_authentication.signature import WebhookSecret
 from bench.histories import history
 from bench.report import Figure, print_figures, write_chart
 from bench.servers import baseline_server, ledger_server, peak_rss_mb, serving
-from ledger.webhook_signature import WebhookSecret
 
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")

@@ -14,7 +14,7 @@ from fastapi import FastAPI, HTTPException, Request
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-from ledger.webhook_signature import SignatureError, WebhookSecret, verify
+from application.webhook_authentication.signature import SignatureError, WebhookSecret, verify
 
 TABLE = "CREATE TABLE IF NOT EXISTS deliveries (key TEXT PRIMARY KEY, body TEXT NOT NULL)"
 

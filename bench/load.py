@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ledger.webhook_signature import WebhookSecret, signed_headers
+from application.webhook_authentication.signature import WebhookSecret, signed_headers
 
 
 async def _connection(

@@ -73,7 +73,7 @@ def ledger_server(database_url: str, secret: str, folder: Path) -> tuple[list[st
         "LEDGER_API_TOKENS": TOKENS,
         "LEDGER_MASTER_KEY": MASTER_KEY,
     }
-    return [sys.executable, "-m", "ledger.cli", "serve"], env
+    return [sys.executable, "-m", "cli", "serve"], env
 
 
 def baseline_server(database: str, secret: str) -> tuple[list[str], dict[str, str]]:

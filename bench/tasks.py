@@ -16,12 +16,12 @@ from typing import Any
 
 import psycopg
 
+from application.ledger import Ledger
+from application.privacy.keyring import parse_master_key
+from application.reading import reconstruct
 from bench.histories import history
 from bench.servers import MASTER_KEY
-from ledger.application import Ledger
-from ledger.ingestion import ingest_all
-from ledger.keyring import parse_master_key
-from ledger.services import read_model_store
+from bootstrap.services import open_read_models
 from projections.models import READ_MODELS
 from projections.runner import ProjectionRunner
 from projections.subject_links import SUBJECT_LINKS, LinkIndex
@@ -36,7 +36,7 @@ def backfill(url: str, count: int) -> dict[str, Any]:
     ledger = _open(url)
     bodies = list(history(count))
     started = time.perf_counter()
-    ingest_all(ledger, bodies)
+    ledger.ingest_all(bodies)
     return {"rows": count, "seconds": time.perf_counter() - started}
 
 
@@ -76,15 +76,17 @@ def read_log(url: str) -> dict[str, Any]:
 def rebuild(url: str) -> dict[str, Any]:
     """Every projection built afresh beside the live one, to the head."""
     ledger = _open(url)
-    store = read_model_store(ledger, READ_MODELS)
-    links = LinkIndex(ledger.history, store, SUBJECT_LINKS)
+    store = open_read_models(ledger, READ_MODELS)
+    links = LinkIndex(ledger, store, SUBJECT_LINKS)
     links.prepare()
-    runner = ProjectionRunner(ledger.history, store, READ_MODELS, links=links)
+    runner = ProjectionRunner(ledger, store, READ_MODELS, links=links)
     builds = [links.start_build(), *(store.start_build(model) for model in READ_MODELS)]
     started = time.perf_counter()
     runner.catch_up()
     assert all(store.serving(b.name) is not None for b in builds)
-    return {"rows": ledger.history.count_after(0), "seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
+    with ledger.reading() as history:
+        return {"rows": history.feed.count_after(0), "seconds": seconds}
 
 
 def verify(url: str) -> dict[str, Any]:
@@ -105,10 +107,10 @@ def as_of_reads(url: str, samples: int) -> dict[str, Any]:
     for _ in range(samples):
         subject, position = rng.choice(subjects), rng.randint(head // 2, head)
         started = time.perf_counter()
-        with ledger.history.reading():  # as the API answers one request
-            as_of = ledger.as_of(position)
-            ledger.subject_status(subject, as_of)
-            ledger.timeline(subject, as_of)
+        with ledger.reading() as history:  # as the API answers one request
+            as_of = history.positions.as_of(position)
+            reconstruct.subject_status(history, subject, as_of)
+            history.timelines.subject_history(subject, as_of)
         latencies.append(time.perf_counter() - started)
     latencies.sort()
     return {

@@ -53,3 +53,19 @@ class LedgerEntry:
 
     def text(self, name: str) -> str | None:
         return text_field(self.payload, name)
+
+
+# Positions are 64-bit integers in both stores; anything larger means "past the head".
+MAX_POSITION = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """A prefix of the ledger (DESIGN §2 "as of"): every entry up to `position`, and the last
+    one's `recorded_at` (None for the empty prefix, or when not read)."""
+
+    position: int
+    recorded_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "recorded_at": self.recorded_at}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from ledger import reads
-from ledger.history import AsOf, History
+from application.reading import reconstruct
+from application.reading.history import History
+from domain.entries import AsOf
 from projections.read_model import Batch, ReadModel, Row
 
 
@@ -26,7 +27,7 @@ class SubjectStatusModel(ReadModel):
         return keys
 
     def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reads.subject_status(history, key, as_of)
+        doc = reconstruct.subject_status(history, key, as_of)
         if doc is None:
             return None
         return Row(key, key, doc["verification"]["status"], doc["aml"]["restricted"], doc)
@@ -43,7 +44,7 @@ class _StreamModel(ReadModel):
         return keys
 
     def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reads.ENTITY_READS[self.kind](history, key, as_of)
+        doc = reconstruct.ENTITY_READS[self.kind](history, key, as_of)
         if doc is None:
             return None
         return Row(key, doc["subject"], self.status_of(doc), self.flag(doc), doc)
@@ -99,7 +100,7 @@ class SessionModel(ReadModel):
         return keys
 
     def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reads.session_state(history, key, as_of)
+        doc = reconstruct.session_state(history, key, as_of)
         if doc is None:
             return None
         return Row(key, doc["subject"], doc["status"], False, doc)
@@ -138,7 +139,7 @@ class AttentionModel(ReadModel):
 
     def rows_as_of(self, history: History, as_of: AsOf) -> list[Row]:
         return [row for part, (model, _) in self.parts.items()
-                for key in sorted(history.keys_seen(model.kind, as_of))
+                for key in sorted(history.feed.keys_seen(model.kind, as_of))
                 if (row := self.compute(history, f"{part}:{key}", as_of))]  # fmt: skip
 
 

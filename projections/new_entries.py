@@ -15,7 +15,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from ledger.history import History
+from application.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 class NewEntries:
     """Waits until the ledger has grown past what the runner last saw."""
 
-    def __init__(self, history: History, recorder: Any, poll_interval: float = 0.05) -> None:
-        self.history = history
-        self.recorder = recorder
+    def __init__(self, ledger: Ledger, poll_interval: float = 0.05) -> None:
+        self.ledger = ledger
+        self.recorder: Any = ledger.recorder
         self.poll_interval = poll_interval
         self.notified = threading.Event()  # set by the subscription (PostgreSQL)
         self.listening = threading.Event()  # the subscription is in place
@@ -77,7 +77,7 @@ class NewEntries:
             self.notified.clear()
             return
         for _ in range(int(1.0 / self.poll_interval)):
-            head = self.history.head().position
+            head = self.ledger.as_of().position
             if head != self.seen or stop.is_set():
                 self.seen = head
                 return

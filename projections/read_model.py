@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.history import AsOf, EntrySummary, History, LinkChanges
-from ledger.views import Doc
+from application.reading.history import History
+from application.reading.views import Doc
+from application.storage.entry_feed import EntrySummary, LinkChanges
+from domain.entries import AsOf
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class ReadModel:
         """Every row the model would hold at a prefix, folded from the ledger."""
         return [
             row
-            for key in sorted(history.keys_seen(self.kind, as_of))
+            for key in sorted(history.feed.keys_seen(self.kind, as_of))
             if (row := self.compute(history, key, as_of)) is not None
         ]
 

@@ -17,14 +17,14 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from ledger.dialect import POSTGRES
-from ledger.history import AsOf, History
-from ledger.index import LINK_TABLES
-from ledger.planner_statistics import PlannerStatistics
+from application.ledger import Ledger
+from application.storage.dialect import POSTGRES
+from application.storage.planner_statistics import PlannerStatistics
+from application.storage.schema import LINK_TABLES
+from domain.entries import AsOf
 from projections.models import AttentionModel
 from projections.new_entries import NewEntries
 from projections.read_model import Batch, Build, ReadModel, Row
@@ -44,27 +44,25 @@ class ProjectionRunner:
 
     def __init__(
         self,
-        history: History,
+        ledger: Ledger,
         store: ReadModelStore,
         models: Sequence[ReadModel],
         batch_size: int = 10000,
         links: LinkIndex | None = None,
-        recorder: Any = None,
         gather_seconds: float = 0.5,
     ) -> None:
-        self.history = history
+        self.ledger = ledger
         self.store = store
         self.models = list(models)
         self.batch_size = batch_size
         self.links = links
-        self.recorder = recorder  # the ledger's: on PostgreSQL, its subscription says when to look
         # While following, how long new entries gather after a batch before the next one: a
         # row is computed once a batch however many of its entries the batch holds, so under
         # load a short wait saves most of the work, for read models that trail by ~a second.
         self.gather_seconds = gather_seconds
         # Threads computing a batch's rows: reads on PostgreSQL wait on the server, so several
         # overlap; SQLite reads are this process's own work, which threads cannot share out.
-        self.read_threads = READ_THREADS if history.sql is POSTGRES else 1
+        self.read_threads = READ_THREADS if ledger.database.sql is POSTGRES else 1
 
     def targets(self) -> dict[Build, ReadModel]:
         """Builds this code can advance: those of its models' versions that are not retired."""
@@ -86,10 +84,11 @@ class ProjectionRunner:
         while targets:
             positions = {build: self.store.position(build) for build in targets}
             start = min(positions.values())
-            entries = self.history.summaries(start, self.batch_size)
-            if not entries:
-                break
-            batch = Batch(entries, self.history.link_changes(start, entries[-1].position))
+            with self.ledger.reading() as history:
+                entries = history.feed.summaries(start, self.batch_size)
+                if not entries:
+                    break
+                batch = Batch(entries, history.feed.link_changes(start, entries[-1].position))
             as_of = AsOf(batch.last_position, None)
             behind = [build for build in targets if positions[build] == start]
             # A full batch is a catch-up (a rebuild): worth one read transaction even on SQLite,
@@ -103,7 +102,7 @@ class ProjectionRunner:
                 continue  # another runner got there first; its rows are as new or newer
             applied += len(entries)
             if progress:
-                progress(batch.last_position, self.history.head().position)
+                progress(batch.last_position, self.ledger.as_of().position)
         promoted = [build for build in targets if build.state == "building"]
         for build in promoted:
             self.store.promote(build)
@@ -127,8 +126,8 @@ class ProjectionRunner:
     def _analyze(self, tables: list[str]) -> None:
         """After a cut-over the live tables are the build's, which PostgreSQL has never
         analyzed: without statistics, reads through them plan as scans (`PlannerStatistics`)."""
-        if tables and self.history.sql is POSTGRES:
-            PlannerStatistics(self.history.datastore).analyze(tables)
+        if tables and self.ledger.database.sql is POSTGRES:
+            PlannerStatistics(self.ledger.database.datastore).analyze(tables)
 
     def restart_read_models(self) -> None:
         """Build every read model afresh: its rows were computed through links now replaced."""
@@ -158,12 +157,12 @@ class ProjectionRunner:
         wanted_in_order = sorted(wanted, key=lambda mk: (mk[0].name, mk[1]))
         known: Computed = self._compute(wanted_in_order, as_of, catching_up)
         updates = {}
-        with self.history.reading(on_sqlite=catching_up):
+        with self.ledger.reading(pin_on_sqlite=catching_up) as history:
             for build, model in builds.items():
                 rows = []
                 for key in sorted(model.touched_keys(batch)):
                     if isinstance(model, AttentionModel):
-                        row = model.compose(self.history, key, as_of, known)
+                        row = model.compose(history, key, as_of, known)
                     else:
                         row = known[(model, key)]
                     if row is not None:
@@ -175,8 +174,8 @@ class ProjectionRunner:
         self, wanted: list[tuple[ReadModel, str]], as_of: AsOf, catching_up: bool
     ) -> Computed:
         def compute(chunk: list[tuple[ReadModel, str]]) -> Computed:
-            with self.history.reading(on_sqlite=catching_up):
-                return {(m, key): m.compute(self.history, key, as_of) for m, key in chunk}
+            with self.ledger.reading(pin_on_sqlite=catching_up) as history:
+                return {(m, key): m.compute(history, key, as_of) for m, key in chunk}
 
         threads = self.read_threads if catching_up and len(wanted) > 1 else 1
         if threads == 1:
@@ -188,18 +187,19 @@ class ProjectionRunner:
     def states(self) -> list[dict[str, object]]:
         """Every build: name, version, generation, position, lag to the head, and state."""
         states = []
-        for build in self.store.builds():
-            position = self.position(build)
-            states.append({
-                "name": build.name, "version": build.version, "generation": build.generation,
-                "position": position, "lag": self.history.count_after(position),
-                "state": build.state,
-            })  # fmt: skip
+        with self.ledger.reading() as history:
+            for build in self.store.builds():
+                position = self.position(build)
+                states.append({
+                    "name": build.name, "version": build.version, "generation": build.generation,
+                    "position": position, "lag": history.feed.count_after(position),
+                    "state": build.state,
+                })  # fmt: skip
         return states
 
     def run(self, stop: threading.Event) -> None:
         """Follow the ledger until `stop` is set; errors are logged and retried, never fatal."""
-        with NewEntries(self.history, self.recorder) as new_entries:
+        with NewEntries(self.ledger) as new_entries:
             while not stop.is_set():
                 try:
                     if self.catch_up():

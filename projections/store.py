@@ -2,21 +2,26 @@
 
 Rows and tracking positions are written in one transaction and read in one, so
 an answer's `as_of` is always the prefix its rows reflect. The store is mixed
-into the library's tracking recorder of each database (the two classes below).
+into the library's tracking recorder of each database (the two classes below),
+whose tracking it writes and reads in its own units of work, through two private
+methods of the library pinned by `tests/test_library_seams.py`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 
-from ledger.dialect import POSTGRES, SQLITE, Dialect
-from ledger.views import Doc
+from application.reading.views import Doc
+from application.storage.database import Database
+from application.storage.dialect import POSTGRES, Dialect
+from application.storage.unit_of_work import UnitOfWork
 from projections.read_model import Build, ReadModel, Row, Selection
 
 CATALOG_TABLE = """CREATE TABLE IF NOT EXISTS read_model_builds (
@@ -25,47 +30,54 @@ CATALOG_TABLE = """CREATE TABLE IF NOT EXISTS read_model_builds (
 
 
 class ReadModelStore:
-    datastore: Any
+    database: Database
     sql: Dialect
 
     if TYPE_CHECKING:  # provided by the library's tracking recorder it is mixed into
 
+        def create_table(self) -> None: ...
         def _insert_tracking(self, c: Any, tracking: Tracking) -> None: ...
         def _max_tracking_id(self, application_name: str, c: Any) -> int | None: ...
+
+    @staticmethod
+    def for_database(database: Database) -> ReadModelStore:
+        """The store of the database's kind (its tracking recorder is the library's for it)."""
+        if database.sql is POSTGRES:
+            return PostgresReadModelStore(database)
+        return SQLiteReadModelStore(database)
 
     # The catalog of builds.
 
     def prepare(self, models: Iterable[ReadModel]) -> None:
         """Make sure every model's current version has a build, starting one where it has not."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(CATALOG_TABLE)
+        with self.database.writing() as uow:
+            uow.execute(CATALOG_TABLE)
         for model in models:
             if not any(b.builds(model) and b.state != "retired" for b in self.builds(model.name)):
                 self.start_build(model)
 
-    def builds(self, name: str | None = None, cursor: Any = None) -> list[Build]:
-        """The catalog, oldest first; in `cursor`'s transaction when given."""
-        if cursor is None:
-            with self.datastore.transaction(commit=False) as c:
-                return self.builds(name, c)
+    def builds(self, name: str | None = None, uow: UnitOfWork | None = None) -> list[Build]:
+        """The catalog, oldest first; in `uow` when given."""
+        if uow is None:
+            with self.database.reading() as uow:
+                return self.builds(name, uow)
         where, params = ("WHERE name=?", (name,)) if name else ("", ())
-        cursor.execute(self.sql(f"SELECT * FROM read_model_builds {where}"
-                                " ORDER BY name, version, generation"), params)  # fmt: skip
-        return [Build(r["name"], r["version"], r["generation"], r["state"])
-                for r in cursor.fetchall()]  # fmt: skip
+        rows = uow.rows(f"SELECT * FROM read_model_builds {where}"
+                        " ORDER BY name, version, generation", *params)  # fmt: skip
+        return [Build(r["name"], r["version"], r["generation"], r["state"]) for r in rows]
 
     def start_build(self, model: ReadModel) -> Build:
         """A new, empty build of the model's current version, or the one already building."""
         build = self.register_build(model.name, model.version)
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(
+        with self.database.writing() as uow:
+            uow.execute(
                 f"CREATE TABLE IF NOT EXISTS {build.table} (key TEXT PRIMARY KEY, subject TEXT,"
                 " status TEXT, flagged INTEGER NOT NULL, position BIGINT NOT NULL,"
                 " doc TEXT NOT NULL)"
             )
             for column in ("status", "flagged"):
-                c.execute(f"CREATE INDEX IF NOT EXISTS {build.table}_{column}"
-                          f" ON {build.table} ({column})")  # fmt: skip
+                uow.execute(f"CREATE INDEX IF NOT EXISTS {build.table}_{column}"
+                            f" ON {build.table} ({column})")  # fmt: skip
         return build
 
     def register_build(self, name: str, version: int, state: str = "building") -> Build:
@@ -75,10 +87,9 @@ class ReadModelStore:
         if existing:
             return existing[-1]
         build = Build(name, version, 1 + max((b.generation for b in same), default=0), state)
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.sql("INSERT INTO read_model_builds VALUES (?,?,?,?)"
-                               " ON CONFLICT DO NOTHING"),
-                      (build.name, build.version, build.generation, build.state))  # fmt: skip
+        with self.database.writing() as uow:
+            uow.execute("INSERT INTO read_model_builds VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+                        (build.name, build.version, build.generation, build.state))  # fmt: skip
         return build
 
     def serving(self, name: str) -> Build | None:
@@ -88,55 +99,54 @@ class ReadModelStore:
         candidates = live or builds
         return candidates[-1] if candidates else None
 
-    def promote(self, build: Build, cursor: Any = None) -> None:
+    def promote(self, build: Build, uow: UnitOfWork | None = None) -> None:
         """Cut reads over to a build that has caught up; the one it replaces is retired."""
-        if cursor is None:
-            with self.datastore.transaction(commit=True) as c:
-                return self.promote(build, c)
-        cursor.execute(self.sql("UPDATE read_model_builds SET state='retired'"
-                                " WHERE name=? AND state='live'"), (build.name,))  # fmt: skip
-        cursor.execute(
-            self.sql("UPDATE read_model_builds SET state='live'"
-                     " WHERE name=? AND version=? AND generation=?"),
-            (build.name, build.version, build.generation),
-        )  # fmt: skip
+        if uow is None:
+            with self.database.writing() as uow:
+                return self.promote(build, uow)
+        uow.execute("UPDATE read_model_builds SET state='retired' WHERE name=? AND state='live'",
+                    (build.name,))  # fmt: skip
+        uow.execute("UPDATE read_model_builds SET state='live'"
+                    " WHERE name=? AND version=? AND generation=?",
+                    (build.name, build.version, build.generation))  # fmt: skip
         return None
 
     def retire(self, build: Build) -> None:
         """Stop a build that will never serve (it was built through links since replaced)."""
-        with self.datastore.transaction(commit=True) as c:
-            c.execute(self.sql("UPDATE read_model_builds SET state='retired'"
-                               " WHERE name=? AND version=? AND generation=?"),
-                      (build.name, build.version, build.generation))  # fmt: skip
+        with self.database.writing() as uow:
+            uow.execute("UPDATE read_model_builds SET state='retired'"
+                        " WHERE name=? AND version=? AND generation=?",
+                        (build.name, build.version, build.generation))  # fmt: skip
 
     def drop(self, build: Build, tables: Iterable[str] = ()) -> None:
         """Forget a retired build: its tables go, the ledger is untouched."""
-        with self.datastore.transaction(commit=True) as c:
+        with self.database.writing() as uow:
             for table in tables or [build.table]:
-                c.execute(f"DROP TABLE IF EXISTS {table}")
-            c.execute(
-                self.sql("DELETE FROM read_model_builds WHERE name=? AND version=?"
-                         " AND generation=? AND state='retired'"),
-                (build.name, build.version, build.generation),
-            )  # fmt: skip
+                uow.execute(f"DROP TABLE IF EXISTS {table}")
+            uow.execute("DELETE FROM read_model_builds WHERE name=? AND version=?"
+                        " AND generation=? AND state='retired'",
+                        (build.name, build.version, build.generation))  # fmt: skip
 
     # Rows and positions.
 
-    def _snapshot(self, c: Any) -> None:
-        """Make the rest of this read transaction see one commit, positions and rows alike."""
-        if self.sql.snapshot:
-            c.execute(self.sql.snapshot)
+    @contextmanager
+    def _snapshot(self) -> Iterator[UnitOfWork]:
+        """A read transaction that sees one commit, positions and rows alike."""
+        with self.database.reading(pin_on_sqlite=True) as uow:
+            if self.sql.snapshot:
+                uow.execute(self.sql.snapshot)
+            yield uow
 
-    def position(self, build: Build, cursor: Any = None) -> int:
-        """Where the build's tracking stands; in `cursor`'s transaction when given."""
-        if cursor is None:
-            with self.datastore.transaction(commit=False) as c:
-                return self._max_tracking_id(build.label, c) or 0
-        return self._max_tracking_id(build.label, cursor) or 0
+    def position(self, build: Build, uow: UnitOfWork | None = None) -> int:
+        """Where the build's tracking stands; in `uow`'s transaction when given."""
+        if uow is None:
+            with self.database.reading(pin_on_sqlite=True) as uow:
+                return self.position(build, uow)
+        return self._max_tracking_id(build.label, uow.cursor) or 0
 
-    def track(self, cursor: Any, build: Build, position: int) -> None:
-        """Record, in `cursor`'s transaction, that the build has reached `position`."""
-        self._insert_tracking(cursor, Tracking(build.label, position))
+    def track(self, uow: UnitOfWork, build: Build, position: int) -> None:
+        """Record, in `uow`'s transaction, that the build has reached `position`."""
+        self._insert_tracking(uow.cursor, Tracking(build.label, position))
 
     def write(self, position: int, updates: Mapping[Build, Iterable[Row]]) -> None:
         """Store the builds' rows and their new tracking position together, or nothing.
@@ -151,46 +161,44 @@ class ReadModelStore:
             ]
             for build, rows in updates.items()
         }
-        with self.datastore.transaction(commit=True) as c:
+        with self.database.writing() as uow:
             for build, values in encoded.items():
-                upsert = self.sql(
+                upsert = (
                     f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE"
                     " SET subject=excluded.subject, status=excluded.status,"
                     " flagged=excluded.flagged, position=excluded.position, doc=excluded.doc"
                 )
                 if values:
-                    c.executemany(upsert, values)
-                self.track(c, build, position)
+                    uow.execute_many(upsert, values)
+                self.track(uow, build, position)
 
     def get(self, build: Build, key: str) -> tuple[int, Doc | None]:
         """The build's position and its document for `key`, read together."""
-        with self.datastore.transaction(commit=False) as c:
-            self._snapshot(c)
-            position = self._max_tracking_id(build.label, c) or 0
-            c.execute(self.sql(f"SELECT doc FROM {build.table} WHERE key=?"), (key,))
-            row = c.fetchone()
-        return position, json.loads(row["doc"]) if row else None
+        with self._snapshot() as uow:
+            position = self.position(build, uow)
+            rows = uow.rows(f"SELECT doc FROM {build.table} WHERE key=?", key)
+        return position, json.loads(rows[0]["doc"]) if rows else None
 
     def select(self, *selections: tuple[Build, Selection]) -> tuple[int, list[list[Doc]]]:
         """Rows of several builds, read together, and the prefix they all reflect."""
         positions, results = [], []
-        with self.datastore.transaction(commit=False) as c:
-            self._snapshot(c)
+        with self._snapshot() as uow:
             for build, selection in selections:
-                positions.append(self._max_tracking_id(build.label, c) or 0)
+                positions.append(self.position(build, uow))
                 query, params = selection.sql(build, self.sql.binary_order)
-                c.execute(self.sql(query), params)
-                results.append([json.loads(r["doc"]) for r in c.fetchall()])
+                results.append([json.loads(r["doc"]) for r in uow.rows(query, *params)])
         return min(positions), results
 
 
 class SQLiteReadModelStore(ReadModelStore, SQLiteTrackingRecorder):
-    def __init__(self, datastore: SQLiteDatastore) -> None:
-        super().__init__(datastore)
-        self.sql = SQLITE
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.datastore)
+        self.database = database
+        self.sql = database.sql
 
 
 class PostgresReadModelStore(ReadModelStore, PostgresTrackingRecorder):
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        super().__init__(datastore)
-        self.sql = POSTGRES
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.datastore)
+        self.database = database
+        self.sql = database.sql

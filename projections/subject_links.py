@@ -23,11 +23,14 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
+from application.ledger import Ledger
+from application.reading.history import History
+from application.storage.dialect import POSTGRES
+from application.storage.link_book import StoredLinkBook
+from application.storage.schema import LINK_INDEXES, LINK_TABLES, link_tables
+from application.storage.unit_of_work import UnitOfWork
 from domain.entries import LedgerEntry, StreamKey
 from domain.routing import LinkBook, learn_links
-from ledger.dialect import POSTGRES
-from ledger.history import History
-from ledger.index import LINK_INDEXES, LINK_TABLES, CursorLinkBook, link_tables
 from projections.diff import RowChange, changes_between
 from projections.read_model import Build
 from projections.store import ReadModelStore
@@ -57,9 +60,9 @@ class LinkIndex:
     """The builds of `subject_links`: catch-up, cut-over, diff and drop."""
 
     def __init__(
-        self, history: History, store: ReadModelStore, links: SubjectLinks, batch_size: int = 1000
+        self, ledger: Ledger, store: ReadModelStore, links: SubjectLinks, batch_size: int = 1000
     ) -> None:
-        self.history = history
+        self.ledger = ledger
         self.store = store
         self.links = links
         self.batch_size = batch_size
@@ -79,9 +82,9 @@ class LinkIndex:
     def start_build(self) -> Build:
         """An empty build of the code's rules beside the live one, or the one already building."""
         build = self.store.register_build(self.name, self.links.version)
-        with self.store.datastore.transaction(commit=True) as c:
+        with self.ledger.database.writing() as uow:
             for statement in link_tables(suffix(build)):
-                c.execute(statement)
+                uow.execute(statement)
         return build
 
     def building(self) -> Build | None:
@@ -91,7 +94,7 @@ class LinkIndex:
     def position(self, build: Build) -> int:
         """The live build is written with each append: it is always at the head."""
         if build.state == "live":
-            return self.history.head().position
+            return self.ledger.as_of().position
         return self.store.position(build)
 
     def tables(self, build: Build) -> list[str]:
@@ -99,76 +102,69 @@ class LinkIndex:
 
     # Building and cutting over.
 
-    def _apply(self, c: Any, build: Build, after: int) -> list[LedgerEntry]:
+    def _apply(self, uow: UnitOfWork, build: Build, after: int) -> list[LedgerEntry]:
         """Learn the links of the next entries after `after` into the build, and track them."""
-        entries = self.history.entries_after(after, self.batch_size, cursor=c)
-        book = CursorLinkBook(c, self.history.sql, suffix(build))
+        entries = History(uow, self.ledger.mapper).feed.entries_after(after, self.batch_size)
+        book = StoredLinkBook(uow, suffix(build))
         sessions = filter(None, (entry.text("session_id") for entry in entries))
         book.prefetch((entry.stream.id for entry in entries), sessions)
-        with self.history.sql.pipeline(c):
+        with uow.sql.pipeline(uow.cursor):
             for entry in entries:
                 self.links.learn(book.at(entry.position), entry.stream, entry.payload)
         if entries:
-            self.store.track(c, build, entries[-1].position)
+            self.store.track(uow, build, entries[-1].position)
         return entries
 
     @contextmanager
-    def _writing(self, *, lock_appends: bool = False) -> Iterator[Any]:
-        """A write transaction that reads what it writes from: it takes the write lock first.
-
-        On SQLite a transaction that reads, then writes after another writer has
-        committed fails at once, so a first write takes the database's only write
-        lock. On PostgreSQL `lock_appends` takes the lock every append takes.
-        """
-        sql = self.store.sql
-        with self.store.datastore.transaction(commit=True) as c:
-            if sql is not POSTGRES:  # a write takes the lock, even one that changes nothing
-                c.execute("UPDATE read_model_builds SET state=state WHERE name='subject_links'")
-            elif lock_appends:
-                c.execute(f"LOCK TABLE {sql.events_table} IN EXCLUSIVE MODE")
-            yield c
+    def _writing(self, *, lock_appends: bool = False) -> Iterator[UnitOfWork]:
+        """A unit of work that reads what it writes from (on SQLite it holds the write lock
+        from its start); with `lock_appends`, on PostgreSQL, the lock every append takes."""
+        with self.ledger.database.writing() as uow:
+            if lock_appends and uow.sql is POSTGRES:
+                uow.execute(f"LOCK TABLE {uow.sql.events_table} IN EXCLUSIVE MODE")
+            yield uow
 
     def catch_up(self, build: Build, progress: Progress | None = None) -> int:
         """Bring a building build to the head, batch by batch; returns the entries applied."""
         applied = 0
         while True:
             try:
-                with self._writing() as c:
-                    entries = self._apply(c, build, self.store.position(build, c))
+                with self._writing() as uow:
+                    entries = self._apply(uow, build, self.store.position(build, uow))
             except IntegrityError:
                 continue  # another process applied this batch first
             if not entries:
                 return applied
             applied += len(entries)
             if progress:
-                progress(entries[-1].position, self.history.head().position)
+                progress(entries[-1].position, self.ledger.as_of().position)
 
     def promote(self, build: Build) -> bool:
         """Cut over: the last entries, the table swap and the catalog, under the append lock.
 
         Returns False when another process promoted it first.
         """
-        with self._writing(lock_appends=True) as c:
-            builds = self.store.builds(self.name, c)
+        with self._writing(lock_appends=True) as uow:
+            builds = self.store.builds(self.name, uow)
             if build not in builds:  # compares the state too: still building?
                 return False
-            while self._apply(c, build, self.store.position(build, c)):
+            while self._apply(uow, build, self.store.position(build, uow)):
                 continue  # the last batches: appends wait for this transaction's lock
-            position = self.store.position(build, c)
+            position = self.store.position(build, uow)
             for index in LINK_INDEXES:
-                c.execute(f"DROP INDEX IF EXISTS {index}")
+                uow.execute(f"DROP INDEX IF EXISTS {index}")
             for old in builds:
                 if old.state == "live":  # kept as it stands at the cut-over, until dropped
                     retired = replace(old, state="retired")
-                    if self.store.position(retired, c) < position:
-                        self.store.track(c, retired, position)
+                    if self.store.position(retired, uow) < position:
+                        self.store.track(uow, retired, position)
                     for table in LINK_TABLES:
-                        c.execute(f"ALTER TABLE {table} RENAME TO {table}{suffix(retired)}")
+                        uow.execute(f"ALTER TABLE {table} RENAME TO {table}{suffix(retired)}")
             for table in LINK_TABLES:
-                c.execute(f"ALTER TABLE {table}{suffix(build)} RENAME TO {table}")
+                uow.execute(f"ALTER TABLE {table}{suffix(build)} RENAME TO {table}")
             for statement in link_tables():
-                c.execute(statement)
-            self.store.promote(build, c)
+                uow.execute(statement)
+            self.store.promote(build, uow)
         return True
 
     # Before cut-over: what would change.
@@ -181,10 +177,9 @@ class LinkIndex:
             "sessions": f"SELECT subject, session_id AS link FROM session_ties{end}",
             "identities": f"SELECT subject, identity_id AS link FROM identity_refs{end}",
         }
-        with self.store.datastore.transaction(commit=False) as c:
+        with self.ledger.database.reading() as uow:
             for kind, query in queries.items():
-                c.execute(query)
-                for row in c.fetchall():
+                for row in uow.rows(query):
                     found[row["subject"]][kind].add(row["link"])
         return found
 

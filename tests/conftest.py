@@ -1,35 +1,21 @@
-"""Shared fixtures: a ledger on each store, and a client that signs deliveries like Verifa."""
+"""Fixtures: a ledger on each store, services and a client that signs deliveries like Verifa,
+and a command line on a demo ledger. Shared helpers are in `tests/helpers.py`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from api.app import create_app
-from ledger.application import Ledger
-from ledger.keyring import parse_master_key
-from ledger.services import Services
-from ledger.settings import Credentials, Settings
-from ledger.webhook_signature import WebhookSecret, signed_headers
+from application.ledger import Ledger
+from bootstrap.credentials import Credentials
+from bootstrap.services import Services
+from bootstrap.settings import Settings
+from cli.main import main
 from tests.databases import STORES, NewDatabase, drop_run_databases, fresh_database_url
-
-FIXTURES = Path(__file__).parent / "fixtures"
-SECRET = WebhookSecret(b"test-secret-0123456789abcdef0123")
-ROTATED_SECRET = WebhookSecret(b"rotated-secret-0123456789abcdef0")
-TOKENS = {"auditor-token": "auditor", "officer-token": "officer", "admin-token": "admin"}
-MASTER_KEY_TEXT = "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, for tests only
-MASTER_KEY = parse_master_key(MASTER_KEY_TEXT)
-
-
-def seed_examples() -> list[dict[str, Any]]:
-    """One payload per Verifa event type, as in Verifa's tutorial."""
-    lines = (FIXTURES / "seed-examples.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+from tests.helpers import MASTER_KEY, ROTATED_SECRET, SECRET, TOKENS, LedgerClient
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -64,29 +50,17 @@ def services(new_database: NewDatabase, tmp_path: Path) -> Iterator[Services]:
     services.close()
 
 
-class LedgerClient(TestClient):
-    """A test client that can sign deliveries like Verifa and read like each role."""
-
-    services: Services
-
-    def deliver(self, payload: dict[str, Any] | bytes, **header_overrides: str) -> Any:
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        headers = {**signed_headers(SECRET, body), **header_overrides}
-        return self.post("/webhooks/verifa", content=body, headers=headers)
-
-    def read(self, path: str, role: str = "auditor", **params: Any) -> Any:
-        token = next(t for t, r in TOKENS.items() if r == role)
-        return self.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
-
-    def caught_up(self) -> LedgerClient:
-        """Bring the read models to the ledger head (the server does this in the background)."""
-        self.services.runner.catch_up()
-        return self
-
-
 @pytest.fixture
 def client(services: Services) -> Iterator[LedgerClient]:
     app = create_app(services)
     with LedgerClient(app) as test_client:
         test_client.services = services
         yield test_client
+
+
+@pytest.fixture
+def cli_ledger(new_database: NewDatabase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line's settings on a fresh database holding the demo history."""
+    monkeypatch.setenv("LEDGER_DATABASE_URL", new_database())
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
+    assert main(["demo"]) == 0

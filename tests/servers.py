@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from ledger.webhook_signature import signed_headers
-from tests.conftest import MASTER_KEY_TEXT, SECRET
+from application.webhook_authentication.signature import signed_headers
+from tests.helpers import MASTER_KEY_TEXT, SECRET, wait_until
 
 AUDITOR = {"Authorization": "Bearer auditor-token"}
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -53,7 +53,7 @@ class LedgerServer:
 
     def start(self) -> LedgerServer:
         env = self.environment()
-        command = [sys.executable, "-m", "ledger.cli", "serve", "--port", str(self.port),
+        command = [sys.executable, "-m", "cli", "serve", "--port", str(self.port),
                    "--workers", str(self.workers)]  # fmt: skip
         if not self.projections:
             command.append("--no-projections")
@@ -92,11 +92,7 @@ class LedgerServer:
 
     def lag(self) -> int:
         states = self.client.get("/projections", headers=ADMIN).json()["projections"]
-        return max(state["lag"] for state in states if state["state"] != "retired")
+        return max(int(state["lag"]) for state in states if state["state"] != "retired")
 
     def wait_for_projections(self) -> None:
-        for _ in range(200):
-            if self.lag() == 0:
-                return
-            time.sleep(0.05)
-        raise AssertionError("projections did not catch up")
+        wait_until(lambda: self.lag() == 0, what="the projections caught up")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
 
@@ -15,7 +16,7 @@ def body(**payload: Any) -> str:
 
 
 def test_an_applicant_holds_its_sessions_and_replays_to_the_same_state() -> None:
-    app: Application = Application()
+    app: Application[UUID] = Application()
     applicant = Applicant(
         key="u1", event_type="session.created", idempotency_key="k1",
         body=body(session_id="s1", external_ref="u1"),
@@ -23,7 +24,7 @@ def test_an_applicant_holds_its_sessions_and_replays_to_the_same_state() -> None
     applicant.record("session.approved", "k2", body(session_id="s1", identity_id="i1"))
     app.save(applicant)
 
-    replayed = app.repository.get(Applicant.create_id("u1"))
+    replayed: Applicant = app.repository.get(Applicant.create_id("u1"))
     assert replayed.sessions["s1"].status == "approved"
     assert replayed.identity_id == "i1"
     assert replayed.version == 2
@@ -48,7 +49,7 @@ def test_unknown_types_are_recorded_but_make_no_check_or_case() -> None:
 
 
 def test_a_body_is_stored_as_sent_whatever_keys_it_has() -> None:
-    app: Application = Application()
+    app: Application[UUID] = Application()
     sent = '{"event": "risk.scored", "x": {"_type_": "uuid_hex", "_data_": "zz"}}'
     stream = Unrouted(key="unrouted", event_type="risk.scored", idempotency_key="k", body=sent)
     stream.record("risk.scored", "k2", sent)
@@ -63,7 +64,7 @@ def test_stream_ids_differ_by_type_for_the_same_key() -> None:
 
 
 def test_stored_events_are_named_by_stable_topics() -> None:
-    app: Application = Application()
+    app: Application[UUID] = Application()
     check = Check(key="c1", event_type="check.completed", idempotency_key="k", body="{}")
     check.record("check.completed", "k2", "{}")
     topics = [r.notification.topic for r in app.save(check)]

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import main
-from ledger.settings import Settings, load_credentials
-from ledger.stores import persistence_env
-from tests.conftest import FIXTURES, MASTER_KEY, MASTER_KEY_TEXT
+from application.storage.database import persistence_env
+from bootstrap.credentials import load_credentials
+from bootstrap.settings import Settings
+from cli.main import main
 from tests.databases import NewDatabase
+from tests.helpers import FIXTURES, MASTER_KEY, MASTER_KEY_TEXT, run_json
 
 
 @pytest.fixture(autouse=True)
@@ -25,15 +26,10 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, new_database: NewD
     return tmp_path / "data"
 
 
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
-    assert main([*argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
-
-
 def test_demo_loads_a_history_with_retries(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_json(capsys, "demo") == {"recorded": 28, "duplicate": 3, "quarantined": 0}
     bob = run_json(capsys, "status", "user_bob")
-    assert bob["verification"] == {  # type: ignore[comparison-overlap]
+    assert bob["verification"] == {
         "status": "approved",
         "session_id": "sess_bob_1",
         "identity_id": "identity_bob",
@@ -42,18 +38,18 @@ def test_demo_loads_a_history_with_retries(capsys: pytest.CaptureFixture[str]) -
         "shared_identity_with": [],
     }
     carol = run_json(capsys, "status", "user_carol")
-    assert carol["aml"]["restricted"] is True  # type: ignore[index]
+    assert carol["aml"]["restricted"] is True
     erin = run_json(capsys, "timeline", "user_erin")
-    assert erin["events"][0]["event"] == "check.completed"  # type: ignore[index]
+    assert erin["events"][0]["event"] == "check.completed"
     dave = run_json(capsys, "status", "user_dave")
-    assert dave["verification"]["shared_identity_with"] == ["user_dave_2"]  # type: ignore[index]
+    assert dave["verification"]["shared_identity_with"] == ["user_dave_2"]
 
 
 def test_status_as_of_an_earlier_position(capsys: pytest.CaptureFixture[str]) -> None:
     run_json(capsys, "demo")
     before_review = run_json(capsys, "status", "user_bob", "--as-of", "10")
-    assert before_review["verification"]["status"] == "declined"  # type: ignore[index]
-    assert before_review["as_of"]["position"] == 10  # type: ignore[index]
+    assert before_review["verification"]["status"] == "declined"
+    assert before_review["as_of"]["position"] == 10
 
 
 def test_tables_are_the_default_output(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,16 +81,16 @@ def test_ingest_counts_recorded_duplicate_and_quarantined(
         "quarantined": 2,
     }
     held = run_json(capsys, "quarantine", "list")
-    reasons = sorted(entry["reason"] for entry in held["entries"])  # type: ignore[attr-defined]
+    reasons = sorted(entry["reason"] for entry in held["entries"])
     assert reasons == ["invalid payload", "not JSON"]
     replay = run_json(capsys, "quarantine", "replay")
-    assert replay["released"] == [] and len(replay["still_held"]) == 2  # type: ignore[arg-type]
+    assert replay["released"] == [] and len(replay["still_held"]) == 2
 
 
 def test_projections_are_caught_up_after_a_backfill(capsys: pytest.CaptureFixture[str]) -> None:
     run_json(capsys, "demo")
     states = run_json(capsys, "projections", "status")["projections"]
-    assert {s["lag"] for s in states} == {0}  # type: ignore[index, union-attr]
+    assert {s["lag"] for s in states} == {0}
 
 
 @pytest.mark.parametrize(

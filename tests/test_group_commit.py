@@ -10,8 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from ledger.application import Delivery, Duplicate, Ledger, Recorded
-from ledger.group_commit import GroupCommitter
+from application.ledger import Ledger
+from application.recording.delivery import Delivery
+from application.recording.group_commit import GroupCommitter, Retry
+from application.recording.outcomes import Duplicate, LedgerBusy, Recorded
+from domain.entries import StreamKey
+from tests.databases import NewDatabase
+from tests.helpers import MASTER_KEY, all_entries, session_event, stale_loads
 
 
 def test_concurrent_submissions_are_committed_in_batches_and_each_gets_its_own_result() -> None:
@@ -55,10 +60,9 @@ def test_a_failed_commit_fails_its_batch_only_and_the_committer_carries_on() -> 
     committer.close()
 
 
-def delivery(n: int, key: str | None = None) -> Delivery:
-    payload = {"event": "session.created", "session_id": f"s{n}", "external_ref": f"u{n % 3}",
-               "is_sandbox": False, "idempotency_key": key or f"k{n}"}  # fmt: skip
-    return Delivery(json.dumps(payload), payload, str(payload["idempotency_key"]))
+def delivery(n: int, key: str | None = None, ref: str | None = None) -> Delivery:
+    payload = session_event(session_id=f"s{n}", ref=ref or f"u{n % 3}", key=key or f"k{n}")
+    return Delivery(json.dumps(payload), payload, payload["idempotency_key"])
 
 
 def test_a_backfill_keeps_the_order_of_its_deliveries_and_answers_duplicates(
@@ -72,7 +76,7 @@ def test_a_backfill_keeps_the_order_of_its_deliveries_and_answers_duplicates(
     assert results[4] == Duplicate(results[0].position)  # a key repeated within the batch
     recorded = [r.position for r in results if isinstance(r, Recorded)]
     assert recorded == sorted(recorded) and len(recorded) == 3
-    entries = ledger.history.entries(ledger.as_of())
+    entries = all_entries(ledger)
     assert [e.idempotency_key for e in entries] == ["k0", "k1", "k2", "k3"]
 
 
@@ -130,7 +134,7 @@ def test_awaited_deliveries_are_batched_and_answered_in_the_event_loop() -> None
 
 
 def test_an_awaited_delivery_whose_caller_gave_up_is_still_committed() -> None:
-    gate, committed = threading.Event(), []
+    gate, committed = threading.Event(), list[str]()
 
     def commit(items: Sequence[str]) -> list[str | Exception]:
         gate.wait(5)
@@ -148,3 +152,90 @@ def test_an_awaited_delivery_whose_caller_gave_up_is_still_committed() -> None:
     assert committer.submit("next") == "next"  # the committer carries on
     committer.close()
     assert committed == ["abandoned", "next"]
+
+
+def test_an_item_to_retry_goes_in_a_later_batch_while_the_others_are_committed() -> None:
+    """No head-of-line blocking: a conflicting item waits in no batch while others go on."""
+    contended = threading.Event()  # set while "x" must keep conflicting
+    contended.set()
+    attempts: list[str] = []
+
+    def commit(items: Sequence[str]) -> list[str | Exception | Retry]:
+        attempts.extend(items)
+        return [Retry(LedgerBusy(item)) if item == "x" and contended.is_set() else item.upper()
+                for item in items]  # fmt: skip
+
+    committer: GroupCommitter[str, str] = GroupCommitter(commit, retry_for=30)
+    with ThreadPoolExecutor(2) as pool:
+        x = pool.submit(committer.submit, "x")
+        assert committer.submit("y") == "Y"  # answered while "x" is still being retried
+        assert not x.done()
+        contended.clear()
+        assert x.result(timeout=10) == "X"
+    committer.close()
+    assert attempts.count("x") >= 2 and attempts.count("y") == 1
+
+
+def test_an_item_that_keeps_conflicting_gets_its_error_once_its_time_is_up() -> None:
+    def commit(items: Sequence[str]) -> list[str | Exception | Retry]:
+        return [Retry(LedgerBusy(f"{item} kept conflicting")) for item in items]
+
+    committer: GroupCommitter[str, str] = GroupCommitter(commit, retry_for=0.3)
+    with pytest.raises(LedgerBusy, match="x kept conflicting"):
+        committer.submit("x")
+    committer.close()
+
+
+def test_a_commit_that_answers_the_wrong_number_of_results_fails_its_batch_only() -> None:
+    calls: list[Sequence[str]] = []
+
+    def commit(items: Sequence[str]) -> list[str | Exception | Retry]:
+        calls.append(items)
+        return [] if len(calls) == 1 else list(items)
+
+    committer: GroupCommitter[str, str] = GroupCommitter(commit)
+    with pytest.raises(RuntimeError, match="0 results for 1 items"):
+        committer.submit("a")
+    assert committer.submit("b") == "b"  # the committer's thread lives on
+    committer.close()
+
+
+@pytest.mark.parametrize("conflicts", [1, 2])
+def test_a_batch_that_conflicts_with_another_process_is_retried_delivery_by_delivery(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch, conflicts: int
+) -> None:
+    """The batch, then its deliveries alone (conflicts=1); one that conflicts again goes in a
+    later batch (conflicts=2). Each is recorded once, nothing else is lost or doubled."""
+    url = new_database()
+    this, other = (Ledger.open(url, master_key=MASTER_KEY) for _ in range(2))
+    shared = StreamKey("applicant", "shared")
+    try:
+        seen = this.record(delivery(1, ref="shared")).position
+        other.record(delivery(2, ref="shared"))  # another process appends to the stream
+        stale = stale_loads(monkeypatch, shared, seen, times=conflicts)
+        batch = [delivery(3, ref="shared"), delivery(4, ref="elsewhere"), delivery(1, "k1")]
+        results = this.record_all(batch)
+        assert len(stale) == conflicts
+        assert [type(r) for r in results] == [Recorded, Recorded, Duplicate]
+        entries = all_entries(this)
+        # Retried in a later batch, k3 comes after the delivery that did not conflict.
+        expected = ["k1", "k2", "k3", "k4"] if conflicts == 1 else ["k1", "k2", "k4", "k3"]
+        assert [e.idempotency_key for e in entries] == expected
+        with this.reading() as history:
+            assert history.streams.versions([shared.id]) == {shared.id: 3}
+        assert this.chain.verify().ok
+    finally:
+        this.close()
+        other.close()
+
+
+def test_a_delivery_whose_stream_keeps_changing_is_answered_busy(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = ledger.record(delivery(1, ref="busy")).position
+    ledger.record(delivery(2, ref="busy"))
+    stale_loads(monkeypatch, StreamKey("applicant", "busy"), seen, times=1_000_000)
+    monkeypatch.setattr(ledger._committer, "_retry_for", 0.3)
+    with pytest.raises(LedgerBusy, match="too much contention"):
+        ledger.record(delivery(3, ref="busy"))
+    assert [e.idempotency_key for e in all_entries(ledger)] == ["k1", "k2"]

@@ -15,23 +15,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from application.webhook_authentication.signature import WebhookSecret, signed_headers
 from domain.entries import StreamKey
-from ledger.webhook_signature import WebhookSecret, signed_headers
-from tests.conftest import ROTATED_SECRET, SECRET, LedgerClient, seed_examples
+from tests.helpers import (
+    ROTATED_SECRET,
+    SECRET,
+    LedgerClient,
+    all_entries,
+    entry_count,
+    seed_examples,
+    session_event,
+)
 
 URL = "/webhooks/verifa"
 MIB = 1024 * 1024
 
 
-def session_event(key: str, ref: str = "user_1", session: str = "sess_1", **extra: Any) -> Any:
-    return {
-        "event": "session.created",
-        "idempotency_key": key,
-        "session_id": session,
-        "external_ref": ref,
-        "is_sandbox": False,
-        **extra,
-    }
+def created(key: str, ref: str = "user_1", session: str = "sess_1", **extra: Any) -> Any:
+    return session_event(session_id=session, ref=ref, key=key, **extra)
 
 
 def body_of(payload: dict[str, Any]) -> bytes:
@@ -57,8 +58,7 @@ def assert_nothing_stored(client: LedgerClient) -> None:
 
 
 def stream_events(client: LedgerClient, stream: StreamKey) -> list[Any]:
-    history = client.services.ledger.history
-    return [entry for entry in history.entries(history.head()) if entry.stream == stream]
+    return [entry for entry in all_entries(client.services.ledger) if entry.stream == stream]
 
 
 def raw_post(client: LedgerClient, headers: list[tuple[bytes, bytes]], body: bytes) -> int:
@@ -95,7 +95,7 @@ def test_body_over_the_default_limit_is_413_and_nothing_is_stored(client: Ledger
 
 
 def test_body_exactly_at_the_limit_is_read_not_refused(client: LedgerClient) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     client.services.settings.max_body_bytes = len(body)
     assert client.deliver(body).json()["status"] == "recorded"
     assert client.deliver(body + b" ").status_code == 413
@@ -107,20 +107,20 @@ def test_a_content_length_lying_low_does_not_bypass_the_limit(
 ) -> None:
     client.services.settings.max_body_bytes = 64
     answer = client.deliver(
-        body_of(session_event("k", padding="p" * 100)), **{"content-length": declared}
+        body_of(created("k", padding="p" * 100)), **{"content-length": declared}
     )
     assert answer.status_code == 413
     assert_nothing_stored(client)
 
 
 def test_a_content_length_lying_high_is_413_and_nothing_is_stored(client: LedgerClient) -> None:
-    answer = client.deliver(body_of(session_event("k")), **{"content-length": str(MIB + 1)})
+    answer = client.deliver(body_of(created("k")), **{"content-length": str(MIB + 1)})
     assert answer.status_code == 413
     assert_nothing_stored(client)
 
 
 def test_a_non_ascii_content_length_is_never_a_500(client: LedgerClient) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     headers = [(k.encode(), v.encode()) for k, v in signed_headers(SECRET, body).items()]
     status = raw_post(client, [*headers, (b"content-length", b"\xb2")], body)  # latin-1 "²"
     assert status != 500
@@ -131,7 +131,7 @@ def test_a_non_ascii_content_length_is_never_a_500(client: LedgerClient) -> None
 
 @pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
 def test_missing_signature_header_is_401(client: LedgerClient, missing: str) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     headers = {k: v for k, v in signed_headers(SECRET, body).items() if k != missing}
     assert client.post(URL, content=body, headers=headers).status_code == 401
     assert_nothing_stored(client)
@@ -141,28 +141,28 @@ def test_missing_signature_header_is_401(client: LedgerClient, missing: str) -> 
     "signature", ["", "garbage", "v1,", "v1,not base64!!", "v2,AAAA", "v1,AAAA v1,BBBB", "v1 ,x"]
 )
 def test_malformed_signature_is_401(client: LedgerClient, signature: str) -> None:
-    answer = client.deliver(body_of(session_event("k")), **{"webhook-signature": signature})
+    answer = client.deliver(body_of(created("k")), **{"webhook-signature": signature})
     assert answer.status_code == 401
     assert_nothing_stored(client)
 
 
 def test_signature_under_an_unknown_secret_is_401(client: LedgerClient) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     headers = signed_headers(WebhookSecret(b"not-our-secret-0123456789abcdef0"), body)
     assert client.post(URL, content=body, headers=headers).status_code == 401
     assert_nothing_stored(client)
 
 
 def test_signature_over_another_body_is_401(client: LedgerClient) -> None:
-    headers = signed_headers(SECRET, body_of(session_event("k")))
-    answer = client.post(URL, content=body_of(session_event("other")), headers=headers)
+    headers = signed_headers(SECRET, body_of(created("k")))
+    answer = client.post(URL, content=body_of(created("other")), headers=headers)
     assert answer.status_code == 401
     assert_nothing_stored(client)
 
 
 @pytest.mark.parametrize("offset", [-400, +400])
 def test_timestamp_outside_tolerance_is_401(client: LedgerClient, offset: int) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     headers = signed_headers(SECRET, body, timestamp=int(time.time()) + offset)
     assert client.post(URL, content=body, headers=headers).status_code == 401
     assert_nothing_stored(client)
@@ -170,7 +170,7 @@ def test_timestamp_outside_tolerance_is_401(client: LedgerClient, offset: int) -
 
 @pytest.mark.parametrize("timestamp", ["abc", "1.7e9", " 1700000000", "-1", "", "1" * 40])
 def test_non_numeric_timestamp_is_401(client: LedgerClient, timestamp: str) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     signature = signature_for(SECRET, "msg_1", timestamp, body)
     headers = {
         "webhook-id": "msg_1",
@@ -186,7 +186,7 @@ def test_non_numeric_timestamp_is_401(client: LedgerClient, timestamp: str) -> N
 def test_garbage_header_bytes_are_401_never_500(
     client: LedgerClient, header: str, garbage: bytes
 ) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     headers = {k.encode(): v.encode() for k, v in signed_headers(SECRET, body).items()}
     headers[header.encode()] = garbage
     assert raw_post(client, list(headers.items()), body) == 401
@@ -194,7 +194,7 @@ def test_garbage_header_bytes_are_401_never_500(
 
 
 def test_signature_under_the_rotated_secret_is_accepted(client: LedgerClient) -> None:
-    body = body_of(session_event("k"))
+    body = body_of(created("k"))
     answer = client.post(URL, content=body, headers=signed_headers(ROTATED_SECRET, body))
     assert answer.status_code == 200
     assert answer.json()["status"] == "recorded"
@@ -204,7 +204,7 @@ def test_signature_under_the_rotated_secret_is_accepted(client: LedgerClient) ->
 
 
 def test_first_delivery_is_recorded_with_its_position(client: LedgerClient) -> None:
-    answer = client.deliver(session_event("k1"))
+    answer = client.deliver(created("k1"))
     assert answer.status_code == 200
     assert answer.json() == {"status": "recorded", "position": 1}
     assert client.services.ledger.as_of().position == 1
@@ -213,22 +213,22 @@ def test_first_delivery_is_recorded_with_its_position(client: LedgerClient) -> N
 def test_same_idempotency_key_is_a_duplicate_with_the_original_position(
     client: LedgerClient,
 ) -> None:
-    first = client.deliver(session_event("k1")).json()
-    client.deliver(session_event("k2"))
-    again = deliver_as(client, session_event("k1", ref="someone_else"), "msg_other")
+    first = client.deliver(created("k1")).json()
+    client.deliver(created("k2"))
+    again = deliver_as(client, created("k1", ref="someone_else"), "msg_other")
     assert again.status_code == 200
     assert again.json() == {"status": "duplicate", "position": first["position"]}
-    assert client.services.ledger.history.count_after(0) == 2
+    assert entry_count(client.services.ledger) == 2
 
 
 def test_without_idempotency_key_the_webhook_id_deduplicates(client: LedgerClient) -> None:
-    payload = session_event("unused")
+    payload = created("unused")
     del payload["idempotency_key"]
     first = deliver_as(client, payload, "msg_same").json()
     assert first["status"] == "recorded"
     again = deliver_as(client, {**payload, "session_id": "sess_2"}, "msg_same")
     assert again.json() == {"status": "duplicate", "position": first["position"]}
-    assert client.services.ledger.history.count_after(0) == 1
+    assert entry_count(client.services.ledger) == 1
 
 
 # 200: quarantined.
@@ -243,11 +243,9 @@ UNREADABLE = {
     "deeply_nested": b"[" * 100_000,
     "no_event": b'{"idempotency_key": "k", "external_ref": "user_1"}',
     "event_not_a_string": b'{"event": 42, "idempotency_key": "k"}',
-    "missing_required_field": body_of(
-        {k: v for k, v in session_event("k").items() if k != "session_id"}
-    ),
-    "mistyped_field": body_of(session_event("k", is_sandbox="false")),
-    "mistyped_idempotency_key": body_of({**session_event("k"), "idempotency_key": 7}),
+    "missing_required_field": body_of({k: v for k, v in created("k").items() if k != "session_id"}),
+    "mistyped_field": body_of(created("k", is_sandbox="false")),
+    "mistyped_idempotency_key": body_of({**created("k"), "idempotency_key": 7}),
 }
 
 
@@ -311,7 +309,7 @@ def test_routed_unknown_events_show_in_the_subject_timeline(client: LedgerClient
         }
     )
     loose = client.deliver({"event": "biometric.done", "idempotency_key": "u3", "session_id": "s7"})
-    client.deliver(session_event("tie", ref="r1", session="s7"))
+    client.deliver(created("tie", ref="r1", session="s7"))
     events = client.read("/subjects/r1/timeline").json()["events"]
     by_key = {e["idempotency_key"]: e for e in events}
     assert by_key["u1"]["aggregate"] == {"type": "applicant", "id": "r1"}
@@ -346,7 +344,7 @@ def test_a_delivery_that_could_not_be_served_back_as_sent_is_quarantined(
 
 
 def test_concurrent_retries_of_one_delivery_record_one_event(client: LedgerClient) -> None:
-    body = body_of(session_event("same"))
+    body = body_of(created("same"))
     headers = signed_headers(SECRET, body)
     with ThreadPoolExecutor(32) as pool:
         answers = list(
@@ -355,11 +353,11 @@ def test_concurrent_retries_of_one_delivery_record_one_event(client: LedgerClien
     assert {a.status_code for a in answers} == {200}
     assert len({a.json()["position"] for a in answers}) == 1
     assert sorted(a.json()["status"] for a in answers) == ["duplicate"] * 31 + ["recorded"]
-    assert client.services.ledger.history.count_after(0) == 1
+    assert entry_count(client.services.ledger) == 1
 
 
 def test_concurrent_deliveries_for_one_subject_are_all_recorded(client: LedgerClient) -> None:
-    payloads = [session_event(f"k{i}", session=f"sess_{i}") for i in range(50)]
+    payloads = [created(f"k{i}", session=f"sess_{i}") for i in range(50)]
     with ThreadPoolExecutor(50) as pool:
         answers = list(pool.map(client.deliver, payloads))
     assert {a.status_code for a in answers} == {200}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from tests.conftest import LedgerClient, seed_examples
+from application.storage.clock import utc_now_iso
+from tests.helpers import LedgerClient, seed_examples, session_event, wait_until
 
 ENTITY_PATHS = ["/sessions/s1", "/checks/chk1", "/cases/case1", "/documents/doc1"]
 READ_PATHS = [
@@ -23,12 +23,7 @@ READ_PATHS = [
 
 
 def session(event: str, key: str, ref: str | None = "alice", sid: str = "s1", **extra: Any) -> Any:
-    payload = {"event": event, "idempotency_key": key, "session_id": sid, "external_ref": ref}
-    if event == "session.approved":
-        extra.setdefault("status", "approved")
-    if event == "session.declined":
-        extra.setdefault("status", "rejected")
-    return {**payload, "is_sandbox": False, **extra}
+    return session_event(event, session_id=sid, ref=ref, key=key, **extra)
 
 
 def check(event: str, key: str, cid: str = "chk1", **extra: Any) -> Any:
@@ -141,7 +136,7 @@ def test_as_of_instant_at_the_calendar_edge_is_never_500(
 def test_as_of_instant_selects_the_prefix_by_recorded_at(client: LedgerClient) -> None:
     first = deliver(client, session("session.created", "a1"))
     [event] = client.read("/subjects/alice/timeline").json()["events"]
-    time.sleep(0.01)
+    wait_until(lambda: utc_now_iso() > event["recorded_at"], what="a later ledger clock")
     deliver(client, session("session.started", "a2"))
     instant = datetime.fromisoformat(event["recorded_at"])
     assert instant.utcoffset() == timedelta(0)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.chain import GENESIS, INDEX_FIELDS, Digest, entry_digest
-from ledger.cli import main
-from tests.conftest import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient
-from tests.test_properties import deliver_all
+from application.integrity.chain import GENESIS, INDEX_FIELDS, entry_digest
+from application.integrity.verification import Digest
+from application.ledger import Ledger
+from cli.main import main
+from tests.helpers import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient, deliver_all, session_event
 
 
 def session_created(n: int) -> dict[str, Any]:
-    return {"event": "session.created", "session_id": f"s{n}", "is_sandbox": False,
-            "external_ref": f"u{n % 4}", "idempotency_key": f"k{n}"}  # fmt: skip
+    return session_event(session_id=f"s{n}", ref=f"u{n % 4}", key=f"k{n}")
 
 
 @pytest.fixture
@@ -26,11 +27,36 @@ def recorded(ledger: Ledger) -> Ledger:
     return ledger
 
 
+GOLDEN_ROW = (7, "2026-11-29T12:00:00.000001+00:00", 'idk_ünï "q" \\ 1', "session.approved",
+              1, "applicant", "user_☃", "0123456789abcdef0123456789abcdef", 2, "sess_1",
+              None)  # fmt: skip
+GOLDEN_STATE = b'{"body":"x"}'
+
+
+def test_the_chain_hashes_the_byte_format_it_always_has() -> None:
+    """Digests already stored must keep verifying: the bytes hashed never change. They are an
+    8-byte big-endian length, compact ASCII-only JSON of the header, then the state as stored."""
+    originator = UUID("12345678-1234-5678-1234-567812345678")
+    header = (
+        '["' + "ab" * 32 + '",6,7,"2026-11-29T12:00:00.000001+00:00",'
+        '"idk_\\u00fcn\\u00ef \\"q\\" \\\\ 1","session.approved",1,"applicant",'
+        '"user_\\u2603","0123456789abcdef0123456789abcdef",2,"sess_1",null,'
+        '"12345678123456781234567812345678",2,"verifa-ledger:Applicant.Recorded"]'
+    ).encode()
+    hashed = len(header).to_bytes(8, "big") + header + GOLDEN_STATE
+    digest = entry_digest("ab" * 32, 6, GOLDEN_ROW, originator, 2,
+                          "verifa-ledger:Applicant.Recorded", GOLDEN_STATE)  # fmt: skip
+    assert digest == hashlib.sha256(hashed).hexdigest()
+    assert digest == "5ca16dbeddfa3bc9c5287cbb766c39a0c492ba11945f42c57dc7306bdef44913"
+    assert entry_digest("ab" * 32, 6, GOLDEN_ROW, str(originator).upper(), 2,
+                        "verifa-ledger:Applicant.Recorded", GOLDEN_STATE) == digest  # fmt: skip
+
+
 def execute(ledger: Ledger, statement: str, *params: Any) -> list[Any]:
     """Change the database directly, as someone with access to its files could."""
-    sql = ledger.sql
+    sql = ledger.database.sql
     statement = statement.format(events=sql.events_table, position=sql.position_column)
-    with ledger.datastore.transaction(commit=True) as c:
+    with ledger.database.datastore.transaction(commit=True) as c:
         c.execute(sql(statement), params)
         return list(c.fetchall()) if statement.startswith("SELECT") else []
 

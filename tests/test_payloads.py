@@ -6,7 +6,7 @@ import pytest
 
 from domain.payloads import EVENT_MODELS, ValidationError, validate_payload
 from domain.personal_data import mask_personal_data
-from tests.conftest import seed_examples
+from tests.helpers import seed_examples
 
 
 def test_there_is_a_model_for_each_of_the_26_documented_event_types() -> None:

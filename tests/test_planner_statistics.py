@@ -4,18 +4,17 @@ tables: the ledger analyzes them as they grow, even where autovacuum does not ru
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 
-from ledger.application import Ledger
-from ledger.ingestion import read_delivery
-from ledger.services import read_model_store
+from application.ledger import Ledger
+from application.recording.delivery import read_delivery
+from bootstrap.services import open_read_models
 from projections.models import READ_MODELS
 from projections.runner import ProjectionRunner
 from projections.subject_links import SUBJECT_LINKS, LinkIndex
-from tests.conftest import MASTER_KEY, seed_examples
 from tests.databases import empty_postgres_database
+from tests.helpers import MASTER_KEY, seed_examples, wait_until
 
 
 def analyzed_rows(url: str, table: str) -> float:
@@ -58,10 +57,8 @@ def test_appends_keep_the_statistics_of_the_ledger_tables_current() -> None:
                 has_column_statistics(url, table) for table in ("ledger_entries", "stream_links")
             )
 
-        deadline = time.monotonic() + 30
-        while not analyzed() and time.monotonic() < deadline:
-            time.sleep(0.1)  # analyzed in the background: no delivery waited for it
-        assert analyzed()
+        # Analyzed in the background: no delivery waited for it.
+        wait_until(analyzed, what="the ledger's tables analyzed")
     finally:
         ledger.close()
 
@@ -71,9 +68,8 @@ def test_a_ledger_opened_on_tables_never_analyzed_analyzes_them() -> None:
     with psycopg.connect(url) as conn:  # rows written while nothing kept statistics
         conn.execute("CREATE TABLE ledger_entries_shadow (n INT)")
         conn.execute("INSERT INTO ledger_entries_shadow SELECT generate_series(1, 1000)")
-    deadline = time.monotonic() + 30  # the server counts changed rows a moment later
-    while changed_rows(url, "ledger_entries_shadow") < 1000 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # The server counts changed rows a moment later.
+    wait_until(lambda: changed_rows(url, "ledger_entries_shadow") >= 1000, what="rows counted")
     ledger = Ledger.open(url, master_key=MASTER_KEY)
     try:
         assert analyzed_rows(url, "ledger_entries_shadow") == 1000
@@ -88,11 +84,11 @@ def test_tables_a_rebuild_puts_in_place_are_analyzed() -> None:
         ledger.record_all([read_delivery(body, None) for body in approvals(100)])
         assert ledger.statistics is not None
         ledger.statistics.close()  # no analysis in the background from here on
-        store = read_model_store(ledger, READ_MODELS)
-        links = LinkIndex(ledger.history, store, SUBJECT_LINKS)
+        store = open_read_models(ledger, READ_MODELS)
+        links = LinkIndex(ledger, store, SUBJECT_LINKS)
         links.prepare()
         links.start_build()
-        ProjectionRunner(ledger.history, store, READ_MODELS, links=links).catch_up()
+        ProjectionRunner(ledger, store, READ_MODELS, links=links).catch_up()
         assert has_column_statistics(url, "stream_links")  # the rebuilt links, now live
     finally:
         ledger.close()

@@ -5,18 +5,27 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError
 
-from ledger.application import Delivery, Ledger
-from ledger.cli import main
-from ledger.ingestion import read_delivery
-from ledger.keyring import WrongMasterKey, generate_master_key, parse_master_key
-from tests.conftest import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient, seed_examples
+from application.ledger import Ledger
+from application.privacy.keyring import WrongMasterKey, generate_master_key, parse_master_key
+from application.recording.delivery import Delivery, read_delivery
+from application.recording.outcomes import Recorded
+from cli.main import main
+from domain.entries import StreamKey
 from tests.databases import NewDatabase
+from tests.helpers import (
+    MASTER_KEY,
+    MASTER_KEY_TEXT,
+    LedgerClient,
+    all_entries,
+    seed_examples,
+    stale_loads,
+)
 
 PERSONAL = ("first_name", "last_name", "date_of_birth", "document_number")
 
@@ -37,10 +46,10 @@ def event(event_type: str, key: str, **fields: Any) -> dict[str, Any]:
 
 def database_files(ledger: Ledger) -> list[Path]:
     """The files the ledger's database lives in, flushed to disk."""
-    if ledger.sql.name == "sqlite":
-        path = Path(ledger._sqlite_path)
+    if ledger.database.sql.name == "sqlite":
+        path = Path(ledger.database.sqlite_path)
         return [p for p in path.parent.glob(f"{path.name}*") if p.is_file()]
-    with ledger.datastore.get_connection() as conn:
+    with ledger.database.datastore.get_connection() as conn:
         conn.execute("CHECKPOINT")
         data = Path(conn.execute("SHOW data_directory").fetchone()["data_directory"])
         oid = conn.execute(
@@ -52,7 +61,7 @@ def database_files(ledger: Ledger) -> list[Path]:
     return [p for folder in folders for p in folder.rglob("*") if p.is_file()]
 
 
-def found_in_files(ledger: Ledger, marks: list[str | bytes], *, wal: bool = True) -> list[str]:
+def found_in_files(ledger: Ledger, marks: Sequence[str | bytes], *, wal: bool = True) -> list[str]:
     found = []
     for path in database_files(ledger):
         if not wal and "pg_wal" in path.parts:
@@ -64,8 +73,8 @@ def found_in_files(ledger: Ledger, marks: list[str | bytes], *, wal: bool = True
 
 
 def wrapped_key(ledger: Ledger, scope: str) -> bytes:
-    with ledger.datastore.transaction(commit=False) as c:
-        c.execute(ledger.sql("SELECT wrapped FROM data_keys WHERE scope=?"), (scope,))
+    with ledger.database.datastore.transaction(commit=False) as c:
+        c.execute(ledger.database.sql("SELECT wrapped FROM data_keys WHERE scope=?"), (scope,))
         return bytes(c.fetchone()["wrapped"])
 
 
@@ -305,7 +314,7 @@ def test_in_one_batch_a_delivery_of_an_erased_session_stays_erased_beside_one_se
         return read_delivery(json.dumps(payload).encode(), None)
 
     ledger.record_all([extraction(0, session_id="s-x"), extraction(1)])
-    entries = ledger.disclose(ledger.history.entries(ledger.as_of()))
+    entries = ledger.disclose(all_entries(ledger))
     names = {e.idempotency_key: e.payload.get("result", {}).get("extracted_data", {})
              for e in entries if e.stream.type == "document"}  # fmt: skip
     assert names == {"x-0": {"first_name": "[erased]"}, "x-1": {"first_name": "NAME1"}}
@@ -314,20 +323,18 @@ def test_in_one_batch_a_delivery_of_an_erased_session_stays_erased_beside_one_se
 def test_a_batch_retried_after_a_conflict_seals_with_keys_that_were_kept(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On PostgreSQL a batch's new data keys commit with its events: when another process
-    wrote first and the batch is retried one append at a time, it is sealed again with keys
+    """A batch's new data keys commit with its events: when another process wrote to its
+    stream first and the batch is retried one append at a time, it is sealed again with keys
     that are kept, so its personal data can still be disclosed."""
-    conflict_once = [IntegrityError("another process wrote first")]
-    append_together = ledger._append_together
-
-    def conflicting(*args: Any) -> Any:
-        if conflict_once:
-            raise conflict_once.pop()
-        return append_together(*args)
-
-    monkeypatch.setattr(ledger, "_append_together", conflicting)
+    seen = ledger.ingest(json.dumps(event("session.created", "c-gus", session_id="s-retry",
+                                          external_ref="gus")).encode(), None)  # fmt: skip
+    ledger.ingest(json.dumps(event("session.started", "s-gus", session_id="s-retry",
+                                   external_ref="gus")).encode(), None)  # fmt: skip
+    assert isinstance(seen, Recorded)
+    conflicts = stale_loads(monkeypatch, StreamKey("applicant", "gus"), seen.position, times=1)
     payload, marks = approval("s-retry", "gus")
     [outcome] = ledger.record_all([read_delivery(json.dumps(payload).encode(), None)])
-    [entry] = ledger.disclose(ledger.history.entries(ledger.as_of()))
+    assert conflicts == [1]
+    [*_, entry] = ledger.disclose(all_entries(ledger))
     assert entry.position == outcome.position
     assert entry.payload["result"]["extracted_data"]["first_name"] == marks[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,16 +17,28 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from ledger.application import Ledger
-from tests.conftest import MASTER_KEY, MASTER_KEY_TEXT
+from application.ledger import Ledger
 from tests.databases import NewDatabase, empty_postgres_database
+from tests.helpers import MASTER_KEY, MASTER_KEY_TEXT, all_entries, session_event, wait_until
 from tests.servers import AUDITOR, LedgerServer
 from tests.tcp_proxy import TcpProxy
 
 
 def session_created(session: str, key: str, ref: str = "crowd") -> dict[str, Any]:
-    return {"event": "session.created", "session_id": session, "external_ref": ref,
-            "is_sandbox": False, "idempotency_key": key}  # fmt: skip
+    return session_event(session_id=session, ref=ref, key=key)
+
+
+def children(pid: int) -> list[str]:
+    """The command lines of a process's children, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == pid:
+                found.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue  # a process that ended meanwhile
+    return found
 
 
 @pytest.fixture
@@ -50,7 +61,7 @@ def test_32_simultaneous_copies_of_one_delivery_record_one_event(
     two_servers: list[LedgerServer], database_url: str
 ) -> None:
     delivery = session_created("s-same", "idk-same")
-    barrier = threading.Barrier(32)
+    barrier = threading.Barrier(32, timeout=30)
 
     def send(n: int) -> Any:
         barrier.wait()
@@ -62,7 +73,7 @@ def test_32_simultaneous_copies_of_one_delivery_record_one_event(
     assert len({a.json()["position"] for a in answers}) == 1
     assert sorted(a.json()["status"] for a in answers).count("recorded") == 1
     ledger = Ledger.open(database_url, master_key=MASTER_KEY)
-    assert len(ledger.history.entries(ledger.as_of())) == 1
+    assert len(all_entries(ledger)) == 1
     ledger.close()
 
 
@@ -77,7 +88,7 @@ def test_hundreds_of_simultaneous_deliveries_for_one_subject_are_all_recorded_in
     assert len(set(positions)) == 300
 
     ledger = Ledger.open(database_url, master_key=MASTER_KEY)
-    entries = ledger.history.entries(ledger.as_of())
+    entries = all_entries(ledger)
     assert sorted(e.position for e in entries) == sorted(positions)
     ledger.close()
 
@@ -114,8 +125,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_pa
     threads = [threading.Thread(target=keep_sending, args=(w,)) for w in range(8)]
     for thread in threads:
         thread.start()
-    while len(acknowledged) < 150:
-        threading.Event().wait(0.02)
+    wait_until(lambda: len(acknowledged) >= 150, timeout=60, what="150 deliveries acknowledged")
     server.kill()
     stop.set()
     for thread in threads:
@@ -128,14 +138,13 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_pa
             again = restarted.deliver(session_created(f"s{worker}-{n}", key, f"u{worker}"))
             assert again.json() == {"status": "duplicate", "position": position}
         ledger = Ledger.open(database_url, master_key=MASTER_KEY)
-        with ledger.datastore.transaction(commit=False) as c:
-            counts = []
-            for sql in (f"SELECT count(*) AS n FROM {ledger.sql.events_table}",
-                        "SELECT count(*) AS n FROM ledger_entries",
-                        f"SELECT count(*) AS n FROM ledger_entries e JOIN {ledger.sql.events_table}"
-                        f" s ON s.{ledger.sql.position_column} = e.position"):  # fmt: skip
-                c.execute(sql)
-                counts.append(c.fetchone()["n"])
+        sql = ledger.database.sql
+        with ledger.reading() as history:
+            counts = [history.unit_of_work.rows(query)[0]["n"] for query in (
+                f"SELECT count(*) AS n FROM {sql.events_table}",
+                "SELECT count(*) AS n FROM ledger_entries",
+                f"SELECT count(*) AS n FROM ledger_entries e JOIN {sql.events_table} s"
+                f" ON s.{sql.position_column} = e.position")]  # fmt: skip
         assert len(set(counts)) == 1  # every event has its index row and every row its event
         ledger.close()
         restarted.wait_for_projections()
@@ -172,7 +181,8 @@ def test_without_postgres_the_server_answers_503_and_recovers_by_itself(tmp_path
 def test_processes_starting_at_once_create_the_tables_once(new_database: NewDatabase) -> None:
     url = new_database()
     opener = (
-        "import sys; from ledger.services import Services; from ledger.settings import Settings;"
+        "import sys; from bootstrap.services import Services;"
+        " from bootstrap.settings import Settings;"
         "Services.open(Settings(database_url=sys.argv[1], data_dir=sys.argv[2],"
         " master_key=sys.argv[3])).close()"
     )
@@ -194,9 +204,10 @@ def test_projections_can_run_in_a_worker_process_of_their_own(
     try:
         for n in range(5):
             assert server.deliver(session_created(f"s{n}", f"idk-{n}", "u1")).status_code == 200
-        time.sleep(0.5)
+        assert server.process is not None
+        assert not [c for c in children(server.process.pid) if "projections" in c]
         assert server.lag() == 5  # nobody follows the ledger yet
-        worker = subprocess.Popen([sys.executable, "-m", "ledger.cli", "projections", "run"],
+        worker = subprocess.Popen([sys.executable, "-m", "cli", "projections", "run"],
                                   env=server.environment(), cwd=tmp_path,
                                   stderr=subprocess.DEVNULL)  # fmt: skip
         server.wait_for_projections()

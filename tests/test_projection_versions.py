@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from ledger.cli import main
-from ledger.history import AsOf, History
+from application.reading.history import History
+from cli.main import main
+from domain.entries import AsOf
 from projections.diff import diff_builds
 from projections.models import READ_MODELS, SUBJECT_STATUS, SubjectStatusModel
 from projections.read_model import Row, Selection
 from projections.runner import ProjectionRunner
 from projections.subject_links import SUBJECT_LINKS
-from tests.conftest import LedgerClient
-from tests.databases import NewDatabase
+from tests.helpers import LedgerClient, run_json, session_event
 
 
 class SubjectStatusV2(SubjectStatusModel):
@@ -36,8 +35,7 @@ V2_MODELS = [SubjectStatusV2() if m is SUBJECT_STATUS else m for m in READ_MODEL
 
 
 def session(event: str, ref: str, n: int) -> dict[str, Any]:
-    return {"event": event, "session_id": f"s-{ref}", "external_ref": ref, "is_sandbox": False,
-            "idempotency_key": f"{event}-{ref}-{n}"}  # fmt: skip
+    return session_event(event, session_id=f"s-{ref}", ref=ref, key=f"{event}-{ref}-{n}")
 
 
 def populate(client: LedgerClient) -> None:
@@ -68,7 +66,7 @@ def test_a_new_version_serves_the_old_answers_until_it_has_caught_up(
     def progress(position: int, head: int) -> None:
         seen_while_building.append(status_of(client, "ben"))
 
-    runner = ProjectionRunner(services.ledger.history, store, V2_MODELS, batch_size=2)
+    runner = ProjectionRunner(services.ledger, store, V2_MODELS, batch_size=2)
     runner.catch_up(only=v2, progress=progress)
     assert set(seen_while_building) == {"pending_review"}  # v1 answered throughout
     assert store.serving("subject_status") == replace(v2, state="live")
@@ -92,7 +90,7 @@ def test_a_rebuild_interrupted_half_way_resumes_to_the_same_rows(client: LedgerC
     def interrupt(position: int, head: int) -> None:
         raise KeyboardInterrupt
 
-    small_batches = ProjectionRunner(client.services.ledger.history, store, READ_MODELS, 2)
+    small_batches = ProjectionRunner(client.services.ledger, store, READ_MODELS, 2)
     with pytest.raises(KeyboardInterrupt):
         small_batches.catch_up(only=build, progress=interrupt)
     assert 0 < store.position(build) < store.position(live)
@@ -102,19 +100,6 @@ def test_a_rebuild_interrupted_half_way_resumes_to_the_same_rows(client: LedgerC
     assert store.select((build, Selection(SUBJECT_STATUS))) == store.select(
         (live, Selection(SUBJECT_STATUS)))  # fmt: skip
     assert store.serving("subject_status") == replace(build, state="live")
-
-
-@pytest.fixture
-def cli_ledger(new_database: NewDatabase, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEDGER_DATABASE_URL", new_database())
-    monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
-    assert main(["demo"]) == 0
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    capsys.readouterr()
-    assert main([*argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 def test_rebuild_diff_and_drop_from_the_command_line(
@@ -153,4 +138,5 @@ def test_every_build_is_listed_with_its_state(client: LedgerClient) -> None:
     populate(client)
     answer = client.read("/projections", role="admin").json()["projections"]
     assert {(p["name"], p["version"], p["state"], p["lag"]) for p in answer} == {
-        (m.name, m.version, "live", 0) for m in [SUBJECT_LINKS, *READ_MODELS]}  # fmt: skip
+        (m.name, m.version, "live", 0) for m in [SUBJECT_LINKS, *READ_MODELS]  # type: ignore[attr-defined]
+    }  # fmt: skip

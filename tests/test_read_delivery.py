@@ -8,7 +8,12 @@ from typing import Any
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ledger.ingestion import NotRecordable, _may_be_unstorable, _storable_problem, read_delivery
+from application.recording.delivery import (
+    NotRecordable,
+    _may_be_unstorable,
+    _storable_problem,
+    read_delivery,
+)
 
 # Text with the characters that make payloads unstorable: NUL, lone surrogates.
 awkward_text = st.text(max_size=8) | st.sampled_from(

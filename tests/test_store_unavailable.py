@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import OperationalError
 
-from ledger.application import Ledger
-from tests.conftest import LedgerClient, seed_examples
+from application.ledger import Ledger
+from application.storage.unit_of_work import UnitOfWork
+from tests.helpers import LedgerClient, seed_examples
 
 
 def failing_save(*args: Any, **kwargs: Any) -> Any:
@@ -40,5 +41,5 @@ def test_reads_answer_503_when_the_store_fails(
     def failing_read(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("disk I/O error")
 
-    monkeypatch.setattr("ledger.history.History._rows", failing_read)
+    monkeypatch.setattr(UnitOfWork, "rows", failing_read)
     assert client.read("/subjects/user_456/timeline").status_code == 503

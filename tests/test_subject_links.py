@@ -12,33 +12,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from application.ledger import Ledger
+from application.storage.schema import LINK_TABLES
+from bootstrap.services import open_read_models
+from cli.main import main
 from domain.entries import StreamKey
 from domain.routing import LinkBook, learn_links
-from ledger.application import Ledger
-from ledger.cli import main
-from ledger.index import LINK_TABLES
-from ledger.services import read_model_store
 from projections.models import READ_MODELS
 from projections.runner import ProjectionRunner
 from projections.subject_links import LinkIndex, SubjectLinks, suffix
-from tests.conftest import LedgerClient
 from tests.databases import NewDatabase
-from tests.histories import SUBJECT_OF_SESSION, deliveries
-from tests.test_projection_versions import cli_ledger, run_json  # noqa: F401
-from tests.test_properties import RULES, deliver_all, fresh_ledger
+from tests.helpers import STORAGE_EXAMPLES, LedgerClient, deliver_all, fresh_ledger, run_json
+from tests.strategies import REFS, histories
 
-SUBJECTS = sorted(set(SUBJECT_OF_SESSION.values()))
+SUBJECTS = REFS
 
 
 def link_rows(ledger: Ledger, table_suffix: str = "") -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the links index's tables, in a stable order."""
-    with ledger.datastore.transaction(commit=False) as c:
-        rows = {}
-        for table in LINK_TABLES:
-            c.execute(f"SELECT * FROM {table}{table_suffix}")
-            rows[table] = sorted(tuple(row.values() if isinstance(row, dict) else row)
-                                 for row in c.fetchall())  # fmt: skip
-        return rows
+    with ledger.database.reading() as uow:
+        return {table: sorted(tuple(row.values() if isinstance(row, dict) else row)
+                              for row in uow.rows(f"SELECT * FROM {table}{table_suffix}"))
+                for table in LINK_TABLES}  # fmt: skip
 
 
 def answers(ledger: Ledger) -> dict[str, Any]:
@@ -51,19 +46,19 @@ def answers(ledger: Ledger) -> dict[str, Any]:
             timeline = ledger.timeline(subject, as_of)
             found[f"{subject}@{position}"] = (
                 ledger.subject_status(subject, as_of),
-                timeline and [entry.position for entry in timeline],
+                None if timeline is None else [entry.position for entry in timeline],
             )
     return found
 
 
-@RULES
-@given(history=deliveries(), batch_size=st.integers(1, 7), chunks=st.integers(1, 3))
+@STORAGE_EXAMPLES
+@given(history=histories(), batch_size=st.integers(1, 7), chunks=st.integers(1, 3))
 def test_a_rebuilt_links_index_equals_the_one_kept_by_the_appends(
     new_database: NewDatabase, history: list[dict[str, Any]], batch_size: int, chunks: int
 ) -> None:
     with fresh_ledger(new_database) as ledger:
-        store = read_model_store(ledger, READ_MODELS)
-        links = LinkIndex(ledger.history, store, SubjectLinks(), batch_size=batch_size)
+        store = open_read_models(ledger, READ_MODELS)
+        links = LinkIndex(ledger, store, SubjectLinks(), batch_size=batch_size)
         links.prepare()
         step = max(1, len(history) // chunks)
         deliver_all(ledger, history[:step])
@@ -110,17 +105,17 @@ def test_new_links_rules_build_beside_the_live_links_and_reads_switch_once_caugh
     client.caught_up()
     assert (shared(client, "ann"), shared(client, "ben")) == (["ben"], ["ann"])
     services = client.services
-    store, history = services.read_models, services.ledger.history
+    store = services.read_models
     v1 = store.serving("subject_links")
 
     # What deploying the new version does: appends learn by its rules, and it builds beside.
-    services.ledger.recorder.link_rules = SubjectLinksV2().learn  # type: ignore[attr-defined]
-    links = LinkIndex(history, store, SubjectLinksV2(), batch_size=1)
+    services.ledger.index.link_rules = SubjectLinksV2().learn
+    links = LinkIndex(services.ledger, store, SubjectLinksV2(), batch_size=1)
     links.prepare()
     v2 = links.building()
     assert v2 is not None and v2.version == 2
     assert store.serving("subject_links") == v1
-    runner = ProjectionRunner(history, store, READ_MODELS, links=links)
+    runner = ProjectionRunner(services.ledger, store, READ_MODELS, links=links)
 
     seen_while_building: list[list[str]] = []
     diffs_before_cut_over: list[list[str]] = []
@@ -154,8 +149,8 @@ def test_new_links_rules_build_beside_the_live_links_and_reads_switch_once_caugh
 def test_links_rebuilt_while_deliveries_keep_coming_equal_those_kept_by_the_appends(
     ledger: Ledger,
 ) -> None:
-    store = read_model_store(ledger, READ_MODELS)
-    links = LinkIndex(ledger.history, store, SubjectLinks(), batch_size=5)
+    store = open_read_models(ledger, READ_MODELS)
+    links = LinkIndex(ledger, store, SubjectLinks(), batch_size=5)
     links.prepare()
     deliver_all(ledger, [identity(f"u{n}", n) for n in range(30)])
     later = [identity(f"v{n}", n) for n in range(60)]
@@ -180,7 +175,7 @@ def test_an_interrupted_links_rebuild_resumes(client: LedgerClient) -> None:
     for n in range(6):
         client.deliver(identity(f"u{n}", n))
     services = client.services
-    links = LinkIndex(services.ledger.history, services.read_models, SubjectLinks(), 2)
+    links = LinkIndex(services.ledger, services.read_models, SubjectLinks(), 2)
     build = links.start_build()
 
     def interrupt(position: int, head: int) -> None:
@@ -196,7 +191,7 @@ def test_an_interrupted_links_rebuild_resumes(client: LedgerClient) -> None:
 
 
 def test_links_rebuild_diff_and_drop_from_the_command_line(
-    cli_ledger: None,  # noqa: F811
+    cli_ledger: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rebuilt = run_json(capsys, "projections", "rebuild", "subject_links")

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from ledger.webhook_signature import (
+from application.webhook_authentication.signature import (
     SignatureError,
     WebhookSecret,
     sign,

@@ -12,8 +12,8 @@ from fastapi import APIRouter, HTTPException, Query
 from api.dependencies import AsOfPoint, Auditor, ServicesDep
 from api.reading import not_found, read_one
 from api.schemas import SubjectStatus, Timeline
-from ledger.history import MAX_POSITION
-from ledger.views import entry_view
+from application.reading.views import entry_view
+from domain.entries import MAX_POSITION
 from projections.models import SUBJECT_STATUS
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])

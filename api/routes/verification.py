@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.dependencies import Auditor, ServicesDep
 from api.schemas import LedgerVerification
-from ledger.chain import Digest
+from application.integrity.verification import Digest
 
 router = APIRouter(prefix="/ledger", tags=["integrity"])
 

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 
 from api.dependencies import ServicesDep
 from api.schemas import DeliveryAnswer
-from ledger.ingestion import Quarantined, ingest_async
-from ledger.webhook_signature import SignatureError, verify
+from application.recording.outcomes import Quarantined
+from application.webhook_authentication.signature import SignatureError, verify
 
 router = APIRouter(tags=["ingestion"])
 
@@ -47,7 +47,7 @@ async def receive_delivery(request: Request, services: ServicesDep) -> JSONRespo
         )
     except SignatureError as error:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
-    outcome = await ingest_async(services.ledger, body, webhook_id)
+    outcome = await services.ledger.ingest_async(body, webhook_id)
     if isinstance(outcome, Quarantined):
         return JSONResponse({"status": "quarantined", "id": outcome.id})
     return JSONResponse({"status": outcome.status, "position": outcome.position})

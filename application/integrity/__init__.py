@@ -1,0 +1,1 @@
+"""Tamper evidence: the hash chain over every entry, and its verification."""

@@ -1,0 +1,263 @@
+"""The ledger: the use cases of the product, on the `eventsourcing` library's Application.
+
+A thin facade. How each use case works is in the folder of its concern
+(`recording`, `reading`, `privacy`, `integrity`, over `storage`); this class
+wires them on one database and names what a caller can do: ingest and record
+deliveries, read the ledger as of any point, disclose and erase personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.utils import Environment, EnvType
+
+from application.integrity.verification import Chain
+from application.privacy.access_log import AccessLog
+from application.privacy.erasure import PurgeSchedule
+from application.privacy.keyring import Keyring
+from application.privacy.sealing import Sealer
+from application.reading import reconstruct
+from application.reading.history import History
+from application.reading.views import Doc
+from application.recording.append import Appended, Appender
+from application.recording.delivery import Delivery, NotRecordable, read_delivery
+from application.recording.group_commit import GroupCommitter
+from application.recording.ledger_index import LedgerIndex
+from application.recording.outcomes import Duplicate, Outcome, Quarantined, Recorded
+from application.recording.plan import Planner
+from application.recording.quarantine import Quarantine, Replay
+from application.recording.stream_cache import StreamCache
+from application.storage.clock import utc_now_iso
+from application.storage.database import Database, persistence_env
+from application.storage.dialect import POSTGRES, SQLITE
+from application.storage.planner_statistics import PlannerStatistics
+from application.storage.recorders import LedgerPostgresRecorder
+from domain.entries import AsOf, LedgerEntry
+from domain.personal_data import ERASURE_REQUESTED, erasure_requested
+from domain.routing import LinkRules, learn_links
+
+BATCH_SIZE = 256  # deliveries committed together at most
+APPEND_RETRY_SECONDS = 10.0  # how long a delivery that keeps conflicting is retried
+INGEST_CHUNK = 1024  # bodies a backfill reads, then appends, at a time
+
+
+class NothingToErase(ValueError):
+    """An erasure request that names no subject or session the ledger knows."""
+
+
+@dataclass(frozen=True)
+class ErasureDone:
+    """Where an erasure request was recorded, and the data keys its append destroyed."""
+
+    position: int
+    erased_scopes: list[str]
+
+
+class Ledger(Application[UUID]):
+    """Verifa deliveries in, immutable ledger events out; reads as of any prefix."""
+
+    name = "ledger"
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Only the settings the ledger gives: library variables in the process environment
+        (POSTGRES_SCHEMA, POSTGRES_ENABLE_DB_FUNCTIONS, ...) would bypass the index."""
+        return Environment(name, dict(env or {}))
+
+    def __init__(
+        self, env: dict[str, str], master_key: bytes, link_rules: LinkRules = learn_links
+    ) -> None:
+        super().__init__(env)  # no aggregate cache: appends keep their own (`StreamCache`)
+        postgres = isinstance(self.recorder, LedgerPostgresRecorder)
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        sqlite_path = env.get("SQLITE_DBNAME", "")
+        self.database = Database(datastore, POSTGRES if postgres else SQLITE, sqlite_path)
+        self.keyring = Keyring(self.database, master_key)
+        self.quarantine = Quarantine(self.database, self.keyring)
+        self.access_log = AccessLog(self.database)
+        self.chain = Chain(self.database)
+        with self.database.schema_lock():
+            self.recorder.create_table()  # type: ignore[attr-defined]
+            self.keyring.create_table()
+            self.quarantine.create_table()
+            self.access_log.create_table()
+        # On PostgreSQL, planner statistics kept fresh: reads stay index lookups as tables grow.
+        self.statistics = PlannerStatistics(datastore) if postgres else None
+        if self.statistics:
+            self.statistics.refresh_stale()
+        self.sealer = Sealer(self.keyring)
+        self.index = LedgerIndex(link_rules)
+        self.appender = Appender(self, self.database, Planner(self.sealer), self.index,
+                                 StreamCache())  # fmt: skip
+        self.purges = PurgeSchedule(self.keyring)
+        self._committer: GroupCommitter[Delivery, Recorded | Duplicate] = GroupCommitter(
+            self._commit_batch, BATCH_SIZE, APPEND_RETRY_SECONDS
+        )
+
+    @classmethod
+    def open(
+        cls,
+        database_url: str,
+        *,
+        master_key: bytes,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        link_rules: LinkRules = learn_links,
+    ) -> Ledger:
+        """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
+        env = persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
+        return cls(env, master_key, link_rules)
+
+    def close(self) -> None:
+        self._committer.close()
+        self.purges.close()
+        if self.statistics:
+            self.statistics.close()
+        super().close()
+
+    # Recording deliveries (DESIGN §4).
+
+    def ingest(self, body: bytes, webhook_id: str | None) -> Outcome:
+        """Record, recognise as duplicate, or quarantine one authentic delivery."""
+        try:
+            delivery = read_delivery(body, webhook_id)
+        except NotRecordable as problem:
+            held = self.quarantine.hold(body, webhook_id, problem.reason, problem.errors)
+            return Quarantined(held)
+        return self.record(delivery)
+
+    async def ingest_async(self, body: bytes, webhook_id: str | None) -> Outcome:
+        """As `ingest`, for the web server: parsing runs in its event loop, the append waits for
+        its group commit without holding a thread, and a quarantine write runs in a thread."""
+        try:
+            delivery = read_delivery(body, webhook_id)
+        except NotRecordable as problem:
+            held = await asyncio.to_thread(
+                self.quarantine.hold, body, webhook_id, problem.reason, problem.errors
+            )
+            return Quarantined(held)
+        return await self.record_async(delivery)
+
+    def ingest_all(self, bodies: Sequence[bytes]) -> list[Outcome]:
+        """A backfill: the outcome of ingesting each body in turn, appended in batches."""
+        outcomes: list[Outcome] = []
+        for start in range(0, len(bodies), INGEST_CHUNK):
+            chunk = bodies[start : start + INGEST_CHUNK]
+            readable: dict[int, Delivery] = {}
+            answered: dict[int, Outcome] = {}
+            for n, body in enumerate(chunk):
+                try:
+                    readable[n] = read_delivery(body, None)
+                except NotRecordable as problem:
+                    held = self.quarantine.hold(body, None, problem.reason, problem.errors)
+                    answered[n] = Quarantined(held)
+            answered.update(zip(readable, self.record_all(list(readable.values())), strict=True))
+            outcomes += [answered[n] for n in range(len(chunk))]
+        return outcomes
+
+    def record(self, delivery: Delivery) -> Recorded | Duplicate:
+        """Append one readable delivery, exactly once per idempotency key; concurrent
+        deliveries are committed together (`GroupCommitter`), each answered after its commit.
+
+        The index's unique key decides duplicates inside the append's own
+        transaction, so concurrent retries of one delivery record one event.
+        """
+        return self._committer.submit(delivery)
+
+    async def record_async(self, delivery: Delivery) -> Recorded | Duplicate:
+        """As `record`, awaited: for the web server, whose event loop serves other requests
+        while the delivery waits for its batch's commit."""
+        return await self._committer.submit_async(delivery)
+
+    def record_all(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate]:
+        """Append many deliveries (a backfill), in the fewest group-commit batches: the same
+        as recording each in turn."""
+        return self._committer.submit_all(deliveries)
+
+    def replay_quarantine(self) -> Replay:
+        """Re-process every held delivery with the current rules; release those that now pass."""
+        released, held = [], []
+        for entry in self.quarantine.list():
+            try:
+                delivery = read_delivery(entry.body, entry.webhook_id)
+            except NotRecordable:
+                held.append(entry.id)
+                continue
+            outcome = self.record(delivery)
+            self.quarantine.release(entry.id, outcome.position)
+            released.append((entry.id, outcome.position))
+        return Replay(released, held)
+
+    def _commit_batch(self, deliveries: Sequence[Delivery]) -> list[Appended]:
+        """A group commit's batch: appended, then the upkeep its appends call for."""
+        appended = self.appender.append(deliveries)
+        recorded = [a.position for a in appended if isinstance(a, Recorded)]
+        if self.statistics and recorded:
+            self.statistics.appended(len(recorded), max(recorded))
+        if any(erasure_requested(d.event_type, d.payload) for d in deliveries):
+            self.purges.erased()
+        self.purges.purge_if_due(busy=self._committer.waiting())
+        return appended
+
+    # Reading as of a point (DESIGN §6).
+
+    @contextmanager
+    def reading(self, *, pin_on_sqlite: bool = False) -> Iterator[History]:
+        """The ledger's history, read in one unit of work (see `Database.reading`)."""
+        with self.database.reading(pin_on_sqlite=pin_on_sqlite) as uow:
+            yield History(uow, self.mapper)
+
+    def as_of(self, point: int | datetime | None = None) -> AsOf:
+        """The prefix a read names: a position, an instant, or the head when None."""
+        with self.reading() as history:
+            return history.positions.as_of(point)
+
+    def timeline(
+        self, subject: str, as_of: AsOf, *, after: int = 0, limit: int | None = None
+    ) -> list[LedgerEntry] | None:
+        """The subject's history after a position, ascending; None if unknown at `as_of`."""
+        with self.reading() as history:
+            if not history.timelines.subject_is_known(subject, as_of):
+                return None
+            return history.timelines.subject_history(subject, as_of, after=after, limit=limit)
+
+    def subject_status(self, subject: str, as_of: AsOf) -> Doc | None:
+        with self.reading() as history:
+            return reconstruct.subject_status(history, subject, as_of)
+
+    # Personal data (DESIGN §7.3).
+
+    def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """Entries with personal data as sent where its key exists, erased where it does not."""
+        return self.sealer.disclose(entries)
+
+    def request_erasure(
+        self, *, reason: str, requested_by: str, subject: str | None = None,
+        session: str | None = None,
+    ) -> ErasureDone:  # fmt: skip
+        """Record who asked to erase whose personal data and why, as a ledger event of its own;
+        its append destroys the keys."""
+        with self.reading() as history:
+            head = history.positions.head()
+            if subject and not history.timelines.subject_is_known(subject, head):
+                raise NothingToErase(f"no subject {subject!r} in the ledger")
+            if session and not history.timelines.session_is_known(session):
+                raise NothingToErase(f"no session {session!r} in the ledger")
+        key = f"erasure_{uuid.uuid4().hex}"
+        target = {"external_ref": subject} if subject else {"session_id": session}
+        payload = {"event": ERASURE_REQUESTED, **target, "requested_by": requested_by,
+                   "reason": reason, "requested_at": utc_now_iso(),
+                   "idempotency_key": key}  # fmt: skip
+        recorded = self.record(Delivery(json.dumps(payload), payload, key))
+        erased = [row["scope"] for row in self.keyring.erased()
+                  if row["erased_position"] == recorded.position]  # fmt: skip
+        return ErasureDone(recorded.position, erased)

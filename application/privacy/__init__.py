@@ -1,0 +1,1 @@
+"""Personal data: data keys, sealing and disclosure, erasure, and who read what."""

@@ -1,0 +1,97 @@
+"""Personal data in and out of the event store (DESIGN §7.3): sealed on append, disclosed on read.
+
+A delivery without personal data is stored exactly as sent. One with personal
+data is stored with those values hidden (`[sealed]`), its body as sent encrypted
+under the data key of its scope; once that key is destroyed, both what was
+stored and what arrives later read as `[erased]`. Which key, and whether it is
+already erased, is the domain's decision (`domain.sealing`); here are the reads
+it needs and the encryption.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+from application.privacy.keyring import Keyring, seal, unseal
+from application.storage.link_queries import LinkQueries
+from application.storage.unit_of_work import UnitOfWork
+from domain.entries import LedgerEntry, StreamKey
+from domain.personal_data import ERASED, SEALED, has_personal_data, hide_personal_data
+from domain.sealing import sealing_of
+
+
+class Arriving(NamedTuple):
+    """A delivery about to be appended to `stream`: what sealing needs of it."""
+
+    stream: StreamKey
+    event_type: str
+    idempotency_key: str
+    body: str
+    payload: dict[str, Any]
+
+
+EventFacts = dict[str, Any]  # what a delivery's event stores: `LedgerStream.record`'s arguments
+
+
+class Sealer:
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    def event_facts(self, uow: UnitOfWork, batch: Sequence[Arriving]) -> list[EventFacts]:
+        """What each delivery's event stores: the body as sent, or, when it carries personal
+        data, the body with those values hidden and the body as sent sealed under its key.
+
+        The batch's mentions and data keys (tombstones included) are read once for all of
+        it, and its new keys written in the (writing) unit of work, so they commit with
+        the events sealed under them.
+        """
+        personal = [d for d in batch if has_personal_data(d.payload)]
+        documents = [d.stream for d in personal if d.stream.type == "document"]
+        mentioned = LinkQueries(uow).sessions_mentioned(documents)  # what `sealing_of` reads
+        sealings = {
+            id(d): sealing
+            for d in personal
+            if (sealing := sealing_of(d.stream, d.payload, mentioned.get(d.stream.id, [])))
+        }
+        found = self.keyring.lookup(uow, {s for x in sealings.values() for s in x.erased_with})
+        erased = {scope for scope, key in found.items() if key is None}
+        keys = self.keyring.keys_for_sealing(
+            uow, {x.scope for x in sealings.values() if not x.is_erased(erased)}, found
+        )
+        facts: list[EventFacts] = []
+        for delivery in batch:
+            event = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
+            sealing = sealings.get(id(delivery))
+            if sealing is None:
+                facts.append({**event, "body": delivery.body})
+                continue
+            key = None if sealing.is_erased(erased) else keys[sealing.scope]  # None: erased
+            hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
+            sealed = seal(key, sealing.scope, delivery.body.encode()) if key else None
+            facts.append({
+                **event,
+                "body": json.dumps(hidden, ensure_ascii=False),
+                "sealed": base64.b64encode(sealed).decode() if sealed else None,
+                "scope": sealing.scope,
+            })  # fmt: skip
+        return facts
+
+    def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
+        """The entries with their personal data as sent, where its key still exists; erased
+        where it does not. For officers and admins (callers record the access)."""
+        keys = self.keyring.keys(e.scope for e in entries if e.scope)
+        disclosed = []
+        for entry in entries:
+            key = keys.get(entry.scope) if entry.scope else None
+            if key and entry.sealed and entry.scope:
+                payload = json.loads(unseal(key, entry.scope, entry.sealed))
+            elif entry.scope:
+                payload = hide_personal_data(entry.payload, ERASED)
+            else:
+                payload = entry.payload
+            disclosed.append(replace(entry, payload=payload, sealed=None))
+        return disclosed

@@ -1,0 +1,1 @@
+"""Recording a delivery: from an authentic body to an immutable, deduplicated ledger event."""

@@ -1,0 +1,82 @@
+"""The ledger index of each appended entry, written in the append's own unit of work.
+
+Once a batch's events are inserted (under the lock that orders positions), each
+entry, in position order, gets its index row (the ledger clock, its idempotency
+key, its stream and version, its place in the hash chain), the links it reveals
+(learned by the rules of the live `subject_links` build), and, when it asks for
+an erasure, the destruction of the data keys it names. Each of these depends on
+every entry before it, which is why they are written here, under the lock, and
+not planned ahead; if any fails, the unit of work stores nothing of the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Recording
+
+from application.integrity.chain import GENESIS, entry_digest
+from application.privacy.erasure import erasure_scopes
+from application.privacy.keyring import erase_keys
+from application.recording.plan import PlannedAppend
+from application.storage.clock import utc_now_iso
+from application.storage.link_book import StoredLinkBook
+from application.storage.unit_of_work import UnitOfWork
+from domain.entries import text_field
+from domain.personal_data import erasure_requested
+from domain.routing import LinkRules, learn_links
+from domain.sessions import is_session_event
+
+
+class LedgerIndex:
+    def __init__(self, link_rules: LinkRules = learn_links) -> None:
+        self.link_rules = link_rules  # those of the live `subject_links` build
+
+    def write(
+        self,
+        uow: UnitOfWork,
+        recordings: Sequence[Recording[Any]],
+        appends: Sequence[PlannedAppend],
+    ) -> None:
+        """Index the events just inserted in the unit of work, in position order."""
+        if len(appends) != len(recordings):
+            raise ValueError("every ledger event is saved with its index entry")
+        if not appends:
+            return
+        last = uow.rows("SELECT position, recorded_at, digest FROM ledger_entries"
+                        " ORDER BY position DESC LIMIT 1")  # fmt: skip
+        # The ledger clock: UTC now, never earlier than the last entry, so it grows with position.
+        recorded_at = max(utc_now_iso(), last[0]["recorded_at"]) if last else utc_now_iso()
+        previous = (last[0]["position"], last[0]["digest"]) if last else (0, GENESIS)
+        book = StoredLinkBook(uow)
+        book.prefetch((a.stream.id for a in appends),
+                      filter(None, (text_field(a.delivery.payload, "session_id")
+                                    for a in appends)))  # fmt: skip
+        with uow.sql.pipeline(uow.cursor):  # writes go out without waiting for each answer
+            for recording, append in zip(recordings, appends, strict=True):
+                stored, delivery = recording.notification, append.delivery
+                row = (
+                    stored.id,
+                    recorded_at,
+                    delivery.idempotency_key,
+                    delivery.event_type,
+                    int(is_session_event(delivery.event_type)),
+                    append.stream.type,
+                    append.stream.key,
+                    append.stream.id.hex,
+                    stored.originator_version,
+                    text_field(delivery.payload, "session_id"),
+                    delivery.webhook_id,
+                )
+                digest = entry_digest(
+                    previous[1], previous[0], row,
+                    stored.originator_id, stored.originator_version, stored.topic, stored.state,
+                )  # fmt: skip
+                uow.execute("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (*row, previous[0], digest))  # fmt: skip
+                previous = (stored.id, digest)
+                self.link_rules(book.at(stored.id), append.stream, delivery.payload)
+                erasure = erasure_requested(delivery.event_type, delivery.payload)
+                if erasure:
+                    erase_keys(uow, erasure_scopes(uow, erasure), stored.id)

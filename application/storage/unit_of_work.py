@@ -1,0 +1,50 @@
+"""A unit of work: the database work of one request or one batch, handed to all it calls.
+
+Whatever reads or writes for a request takes its unit of work as an argument, so
+what shares a transaction shows in the code: a group commit's batch reads its
+idempotency keys, streams and data keys and appends its events in one unit; an
+auditor's request reads all it needs in one. A reading unit on SQLite may have no
+transaction of its own (`Database.reading`): each of its reads is then a short
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from application.storage.dialect import Dialect
+
+
+class UnitOfWork:
+    def __init__(self, datastore: Any, sql: Dialect, cursor: Any | None = None) -> None:
+        self.datastore = datastore
+        self.sql = sql
+        self._cursor = cursor
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._cursor is not None
+
+    @property
+    def cursor(self) -> Any:
+        """The cursor of the unit's transaction: for its writes, and reads that page with it."""
+        if self._cursor is None:
+            raise RuntimeError("this unit of work has no transaction: it only reads")
+        return self._cursor
+
+    def rows(self, query: str, *params: Any) -> list[Any]:
+        """The rows a query selects; the query is written with `?` placeholders."""
+        if self._cursor is not None:
+            self._cursor.execute(self.sql(query), params)
+            return list(self._cursor.fetchall())
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.sql(query), params)
+            return list(c.fetchall())
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement (`?` placeholders) in the unit's transaction."""
+        self.cursor.execute(self.sql(statement), params)
+
+    def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.cursor.executemany(self.sql(statement), rows)

@@ -1,0 +1,1 @@
+"""Which deliveries are Verifa's: Standard Webhooks signatures under the configured secrets."""

@@ -1,0 +1,1 @@
+"""The `ledger` command (DESIGN §8): serve the API, backfill, read, and run operations."""

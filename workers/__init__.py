@@ -1,0 +1,1 @@
+"""Background processes beside the API: the projections worker."""
