@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,8 +24,8 @@ from eventsourcing.utils import Environment, EnvType
 
 from application.integrity.verification import Chain
 from application.privacy.access_log import AccessLog
-from application.privacy.erasure import PurgeSchedule
 from application.privacy.keyring import Keyring
+from application.privacy.purge import KeyPurger
 from application.privacy.sealing import Sealer
 from application.reading import reconstruct
 from application.reading.history import History
@@ -34,17 +35,19 @@ from application.recording.delivery import Delivery, NotRecordable, read_deliver
 from application.recording.group_commit import GroupCommitter
 from application.recording.ledger_index import LedgerIndex
 from application.recording.outcomes import Duplicate, Outcome, Quarantined, Recorded
-from application.recording.plan import Planner
 from application.recording.quarantine import Quarantine, Replay
 from application.recording.stream_cache import StreamCache
 from application.storage.clock import utc_now_iso
-from application.storage.database import Database, persistence_env
+from application.storage.database import Database
 from application.storage.dialect import POSTGRES, SQLITE
+from application.storage.persistence import persistence_env
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.recorders import LedgerPostgresRecorder
 from domain.entries import AsOf, LedgerEntry
 from domain.personal_data import ERASURE_REQUESTED, erasure_requested
 from domain.routing import LinkRules, learn_links
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 256  # deliveries committed together at most
 APPEND_RETRY_SECONDS = 10.0  # how long a delivery that keeps conflicting is retried
@@ -96,12 +99,11 @@ class Ledger(Application[UUID]):
             self.statistics.refresh_stale()
         self.sealer = Sealer(self.keyring)
         self.index = LedgerIndex(link_rules)
-        self.appender = Appender(self, self.database, Planner(self.sealer), self.index,
-                                 StreamCache())  # fmt: skip
-        self.purges = PurgeSchedule(self.keyring)
+        self.appender = Appender(self, self.database, self.sealer, self.index, StreamCache())
         self._committer: GroupCommitter[Delivery, Recorded | Duplicate] = GroupCommitter(
             self._commit_batch, BATCH_SIZE, APPEND_RETRY_SECONDS
         )
+        self.purger = KeyPurger(self.keyring, busy=self._committer.waiting)
 
     @classmethod
     def open(
@@ -119,7 +121,7 @@ class Ledger(Application[UUID]):
 
     def close(self) -> None:
         self._committer.close()
-        self.purges.close()
+        self.purger.close()
         if self.statistics:
             self.statistics.close()
         super().close()
@@ -198,14 +200,17 @@ class Ledger(Application[UUID]):
         return Replay(released, held)
 
     def _commit_batch(self, deliveries: Sequence[Delivery]) -> list[Appended]:
-        """A group commit's batch: appended, then the upkeep its appends call for."""
+        """A group commit's batch: appended, then the upkeep its appends call for (which never
+        turns a committed delivery's answer into an error)."""
         appended = self.appender.append(deliveries)
-        recorded = [a.position for a in appended if isinstance(a, Recorded)]
-        if self.statistics and recorded:
-            self.statistics.appended(len(recorded), max(recorded))
-        if any(erasure_requested(d.event_type, d.payload) for d in deliveries):
-            self.purges.erased()
-        self.purges.purge_if_due(busy=self._committer.waiting())
+        try:
+            recorded = [a.position for a in appended if isinstance(a, Recorded)]
+            if self.statistics and recorded:
+                self.statistics.appended(len(recorded), max(recorded))
+            if any(erasure_requested(d.event_type, d.payload) for d in deliveries):
+                self.purger.erased()
+        except Exception:
+            log.exception("upkeep after an append failed; the append stands")
         return appended
 
     # Reading as of a point (DESIGN §6).
@@ -234,7 +239,7 @@ class Ledger(Application[UUID]):
         with self.reading() as history:
             return reconstruct.subject_status(history, subject, as_of)
 
-    # Personal data (DESIGN §7.3).
+    # Personal data (DESIGN §7).
 
     def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
         """Entries with personal data as sent where its key exists, erased where it does not."""

@@ -1,4 +1,4 @@
-"""`ledger erase`: personal data erased on request; and the access log of CLI reads (§7.3)."""
+"""`ledger erase`: personal data erased on request; and the access log of CLI reads (DESIGN §7)."""
 
 from __future__ import annotations
 

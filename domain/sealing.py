@@ -1,4 +1,4 @@
-"""How a delivery's personal data is kept (DESIGN §7.3): sealed under a data key, or erased.
+"""How a delivery's personal data is kept (DESIGN §7): sealed under a data key, or erased.
 
 Erasure is permanent. A delivery's personal data belongs to one scope (its
 document's, else its session's, else its stream's: `protection_scope`), and is

@@ -362,8 +362,11 @@ class ReferenceLedger:
         self.tie: dict[str, str] = {}  # session -> external_ref; first tie wins
         self.mentions: dict[str, list[Stream]] = {}  # streams that named a session
         self.first_session_event: dict[str, int] = {}  # ledger-wide appearance of a session
-        self.erased_sessions: set[str] = set()  # §7.3: sessions whose PII an event erased
-        self.erased_documents: set[str] = set()  # and documents
+        # §7: where each session's and each document's personal data was first erased, and
+        # where each stream first named each session.
+        self.session_erasures: dict[str, int] = {}
+        self.document_erasures: dict[str, int] = {}
+        self.named_at: dict[tuple[str, Stream], int] = {}
 
     def record(self, position: int, payload: Payload) -> Entry:
         """Learn the entry's links as §5.1 says, at its own position."""
@@ -377,6 +380,7 @@ class ReferenceLedger:
             mentioned = self.mentions.setdefault(session, [])
             if entry.stream not in mentioned:
                 mentioned.append(entry.stream)
+            self.named_at.setdefault((session, entry.stream), position)
             if ref is not None:
                 self.tie.setdefault(session, ref)
             if session in self.tie:  # every stream that named it, earlier events included
@@ -385,27 +389,43 @@ class ReferenceLedger:
             if entry.event.startswith("session."):
                 self.first_session_event.setdefault(session, position)
             if entry.event in SESSION_ERASURES:
-                self.erased_sessions.add(session)
+                self.session_erasures.setdefault(session, position)
         if entry.event == "document.redacted" and entry.stream[0] == "document":
-            self.erased_documents.add(entry.stream[1])
+            self.document_erasures.setdefault(entry.stream[1], position)
         return entry
 
     def subjects(self) -> set[str]:
         return set(self.subject_of.values())
 
-    def personal_data_readable(self, payload: Payload) -> bool:
-        """§7.3: personal data stays readable while no event erased it: its own session's
-        erasure, and for a document, the document's or that of any session that named it
-        (an erasure covers the session's documents). An erasure may be deferred (§5.5), so
-        erased data may or may not be readable: only the readable is asserted."""
+    def personal_data_erased(self, position: int, payload: Payload) -> bool | None:
+        """§7, as of the last entry recorded: whether the personal data of the delivery at
+        `position` is erased (True), still readable (False), or either (None: where the
+        document leaves it open).
+
+        Its own session's erasure erases it, before or after it arrived. A document's is
+        erased by the document's erasure, and by the erasure of a session that named the
+        document: certainly when the session named it before its erasure (the erasure
+        covers the session's documents), or when both came before the delivery (it arrives
+        for an erased session's document); when the session named it only after its
+        erasure, earlier personal data of the document may or may not be kept readable.
+        """
         session = text(payload, "session_id")
-        if session is not None and session in self.erased_sessions:
-            return False
+        if session is not None and session in self.session_erasures:
+            return True
         kind, key = route(payload)
         if kind != "document":
+            return False
+        if key in self.document_erasures:
             return True
-        named = {s for s, streams in self.mentions.items() if (kind, key) in streams}
-        return key not in self.erased_documents and not named & self.erased_sessions
+        open_question = False
+        for (named, stream), named_at in self.named_at.items():
+            erased_at = self.session_erasures.get(named)
+            if stream != (kind, key) or erased_at is None:
+                continue
+            if named_at < erased_at or (named_at < position and erased_at < position):
+                return True
+            open_question = True
+        return None if open_question else False
 
     def history(self, subject: str) -> list[Entry]:
         """The subject's history as of now: every entry of every stream linked to it."""

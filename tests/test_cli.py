@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from application.storage.database import persistence_env
+from application.storage.persistence import persistence_env
 from bootstrap.credentials import load_credentials
 from bootstrap.settings import Settings
 from cli.main import main

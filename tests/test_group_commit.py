@@ -16,7 +16,7 @@ from application.recording.group_commit import GroupCommitter, Retry
 from application.recording.outcomes import Duplicate, LedgerBusy, Recorded
 from domain.entries import StreamKey
 from tests.databases import NewDatabase
-from tests.helpers import MASTER_KEY, all_entries, session_event, stale_loads
+from tests.helpers import MASTER_KEY, all_entries, session_event, stale_loads, wait_until
 
 
 def test_concurrent_submissions_are_committed_in_batches_and_each_gets_its_own_result() -> None:
@@ -35,9 +35,9 @@ def test_concurrent_submissions_are_committed_in_batches_and_each_gets_its_own_r
         for n, future in futures.items():
             if n % 7 == 0:
                 with pytest.raises(ValueError, match=f"odd {n}"):
-                    future.result()
+                    future.result(timeout=10)
             else:
-                assert future.result() == n * 10
+                assert future.result(timeout=10) == n * 10
     committer.close()
     assert sorted(n for batch in batches for n in batch) == list(range(1, 49))
     assert max(len(batch) for batch in batches) > 1
@@ -168,10 +168,11 @@ def test_an_item_to_retry_goes_in_a_later_batch_while_the_others_are_committed()
     committer: GroupCommitter[str, str] = GroupCommitter(commit, retry_for=30)
     with ThreadPoolExecutor(2) as pool:
         x = pool.submit(committer.submit, "x")
-        assert committer.submit("y") == "Y"  # answered while "x" is still being retried
-        assert not x.done()
+        wait_until(lambda: "x" in attempts, what="x tried once")
+        y = pool.submit(committer.submit, "y")
+        assert y.result(timeout=5) == "Y"  # answered while "x" is still being retried
         contended.clear()
-        assert x.result(timeout=10) == "X"
+        assert x.result(timeout=5) == "X"
     committer.close()
     assert attempts.count("x") >= 2 and attempts.count("y") == 1
 

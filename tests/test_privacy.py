@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from application.recording.delivery import Delivery, read_delivery
 from application.recording.outcomes import Recorded
 from cli.main import main
 from domain.entries import StreamKey
-from tests.databases import NewDatabase
+from tests.databases import NewDatabase, empty_postgres_database
 from tests.helpers import (
     MASTER_KEY,
     MASTER_KEY_TEXT,
@@ -25,6 +26,7 @@ from tests.helpers import (
     all_entries,
     seed_examples,
     stale_loads,
+    wait_until,
 )
 
 PERSONAL = ("first_name", "last_name", "date_of_birth", "document_number")
@@ -106,9 +108,10 @@ def test_personal_data_is_never_in_the_database_files(client: LedgerClient) -> N
     redaction = event("session.redacted", "redact", session_id="s-pii", external_ref="u-pii")
     assert client.deliver(redaction).status_code == 200
     assert found_in_files(ledger, marks) == []
-    # The destroyed key is gone from the tables' files too (PostgreSQL's write-ahead log keeps
-    # old pages until it recycles them; the key is wrapped by the master key there).
-    assert found_in_files(ledger, [key], wal=False) == []
+    # The destroyed key is gone from the tables' files too, once purged in the background
+    # (PostgreSQL's write-ahead log keeps old pages until it recycles them; the key is wrapped
+    # by the master key there).
+    wait_until(lambda: found_in_files(ledger, [key], wal=False) == [], what="the key purged")
 
 
 def test_officers_see_personal_data_until_it_is_erased_auditors_never(
@@ -338,3 +341,80 @@ def test_a_batch_retried_after_a_conflict_seals_with_keys_that_were_kept(
     [*_, entry] = ledger.disclose(all_entries(ledger))
     assert entry.position == outcome.position
     assert entry.payload["result"]["extracted_data"]["first_name"] == marks[0]
+
+
+def test_purging_an_erasures_keys_never_holds_up_deliveries(ledger: Ledger) -> None:
+    """The destroyed keys' old bytes are purged in the background: a reader that holds the
+    purge back (SQLite's checkpoint waits for it) holds up neither the erasure's answer nor
+    the deliveries after it."""
+    payload, _ = approval("s-purge", "pia")
+    ledger.ingest(json.dumps(payload).encode(), None)
+    redaction = event("session.redacted", "redact-purge", session_id="s-purge",
+                      external_ref="pia")  # fmt: skip
+    later = event("session.created", "later", session_id="s-later", external_ref="pia")
+    with ledger.database.reading(pin_on_sqlite=True) as reader, ThreadPoolExecutor(1) as pool:
+        reader.rows("SELECT count(*) AS n FROM ledger_entries")  # a read transaction, open
+        for body in (redaction, later):
+            answer = pool.submit(ledger.ingest, json.dumps(body).encode(), None)
+            assert isinstance(answer.result(timeout=5), Recorded)
+    assert [e.idempotency_key for e in all_entries(ledger)][-2:] == ["redact-purge", "later"]
+
+
+def extraction(document_id: str, key: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A document event that carries personal data."""
+    return event("document.extracted", key, document_id=document_id, extraction_id=key,
+                 extraction_type="ocr", status="completed",
+                 result={"extracted_data": {"first_name": name}}, **fields)  # fmt: skip
+
+
+def extracted_names(ledger: Ledger) -> dict[str, object]:
+    return {e.idempotency_key: e.payload["result"]["extracted_data"]["first_name"]
+            for e in ledger.disclose(all_entries(ledger))
+            if e.event_type == "document.extracted"}  # fmt: skip
+
+
+def test_personal_data_after_an_erasure_in_the_same_batch_is_stored_erased(
+    ledger: Ledger,
+) -> None:
+    ledger.ingest_all([json.dumps(p).encode() for p in (
+        event("session.created", "created", session_id="s-b", external_ref="bo"),
+        extraction("d-b", "before", "KEPT", session_id="s-b"),
+        event("session.redacted", "redacted", session_id="s-b", external_ref="bo"),
+        extraction("d-b", "after", "LATE", session_id="s-b"),
+        extraction("d-n", "first named after", "NEW", session_id="s-b"),
+        extraction("d-c", "elsewhere", "OTHER", session_id="s-c"),
+    )])  # fmt: skip
+    assert extracted_names(ledger) == {
+        "before": "[erased]", "after": "[erased]", "first named after": "[erased]",
+        "elsewhere": "OTHER",
+    }  # fmt: skip
+
+
+def test_an_erasure_another_process_commits_while_a_batch_is_planned_is_not_undone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PostgreSQL: a batch is planned before it takes the lock that orders appends, so another
+    process can erase a session in between. The batch finds out under the lock and is planned
+    again. (On SQLite the write lock is held from planning to commit: no one erases between.)"""
+    url = empty_postgres_database()
+    this, other = (Ledger.open(url, master_key=MASTER_KEY) for _ in range(2))
+    try:
+        other.ingest(json.dumps(extraction("d-r", "first", "KEPT")).encode(), None)  # its key
+        other.ingest(json.dumps(event("session.created", "created", session_id="s-r",
+                                      external_ref="rae")).encode(), None)  # fmt: skip
+        plan, erased = this.appender.planner.plan, list[object]()
+
+        def planned_while_another_process_erases(*args: Any) -> Any:
+            planned = plan(*args)
+            if not erased:
+                erased.append(other.ingest(json.dumps(event(
+                    "session.redacted", "redacted", session_id="s-r", external_ref="rae"
+                )).encode(), None))  # fmt: skip
+            return planned
+
+        monkeypatch.setattr(this.appender.planner, "plan", planned_while_another_process_erases)
+        this.ingest(json.dumps(extraction("d-r", "late", "LEAK", session_id="s-r")).encode(), None)
+        assert erased and extracted_names(this) == {"first": "KEPT", "late": "[erased]"}
+    finally:
+        this.close()
+        other.close()

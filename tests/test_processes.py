@@ -130,6 +130,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_pa
     stop.set()
     for thread in threads:
         thread.join(timeout=30)
+        assert not thread.is_alive()
 
     restarted = LedgerServer(database_url, tmp_path).start()
     try:

@@ -1,4 +1,4 @@
-"""How personal data is kept (DESIGN §7.3): sealed under its scope's key, or already erased."""
+"""How personal data is kept (DESIGN §7): sealed under its scope's key, or already erased."""
 
 from __future__ import annotations
 

@@ -160,7 +160,8 @@ def test_links_rebuilt_while_deliveries_keep_coming_equal_those_kept_by_the_appe
         build = links.start_build()
         links.catch_up(build)
         assert links.promote(build)
-    appending.join()
+    appending.join(timeout=60)
+    assert not appending.is_alive()
     inline = link_rows(ledger)
     assert len(inline["stream_links"]) == 90
     build = links.start_build()

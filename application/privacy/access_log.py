@@ -1,4 +1,4 @@
-"""Who read personal data, whose, and when (DESIGN §7.3): an append-only log that admins list.
+"""Who read personal data, whose, and when (DESIGN §7): an append-only log that admins list.
 
 Every disclosure of personal data (an officer's or admin's timeline read, the
 quarantine list, `ledger timeline --json`) adds a row before the data is

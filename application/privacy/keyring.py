@@ -1,4 +1,4 @@
-"""Data keys for personal data (DESIGN §7.3): one per session, document or stream, wrapped by
+"""Data keys for personal data (DESIGN §7): one per session, document or stream, wrapped by
 the master key, and destroyed to erase.
 
 A data key is 32 random bytes; the database holds it only wrapped (AES-GCM under
@@ -12,9 +12,8 @@ the destroyed key does not linger in the database files either.
 from __future__ import annotations
 
 import base64
-import logging
 import os
-import time
+import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -32,8 +31,6 @@ KEYS_TABLE = """CREATE TABLE IF NOT EXISTS data_keys (
     created_at TEXT NOT NULL,
     erased_at TEXT,
     erased_position BIGINT)"""
-
-log = logging.getLogger(__name__)
 
 _CHECK_SCOPE = "$master-key-check"  # a row that tells whether the master key is the right one
 _CHECK_TEXT = b"verifa-ledger master key"
@@ -162,26 +159,27 @@ class Keyring:
                             " WHERE erased_at IS NOT NULL ORDER BY erased_at, scope")  # fmt: skip
         return [dict(row) for row in rows]
 
-    def purge_destroyed(self) -> None:
-        """Make destroyed keys unrecoverable from the files: no old copies in the WAL or heap."""
-        datastore = self.database.datastore
+    def purge_destroyed(self) -> bool:
+        """Make destroyed keys unrecoverable from the files (no old copies in the write-ahead
+        log or the heap); whether it is done. On SQLite, readers that keep old pages in the
+        log hold the checkpoint back: it is then for the caller to try again later."""
         if self.database.sql is POSTGRES:
-            with datastore.get_connection() as conn:
+            with self.database.datastore.get_connection() as conn:
                 autocommit = conn.autocommit
                 conn.autocommit = True
                 try:
                     conn.execute("VACUUM data_keys")
                 finally:
                     conn.autocommit = autocommit
-        else:  # outside a transaction: SQLite connections here are in autocommit mode
-            for attempt in range(50):  # an open reader keeps old pages in the WAL: wait it out
-                with datastore.get_connection(commit=True) as conn:
-                    cursor = conn.cursor()
-                    cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    busy = cursor.fetchone()[0]
-                if not busy:
-                    return
-                time.sleep(0.02 * (attempt + 1))
-            log.warning(
-                "destroyed keys may linger in the write-ahead log until its next checkpoint"
-            )
+            return True
+        # A connection of its own, outside the library's pool (whose one writer connection the
+        # appends need), that never waits: a checkpoint that truncates the log holds the write
+        # lock while it waits for readers, and would hold up the appends meanwhile.
+        connection = sqlite3.connect(self.database.sqlite_path, timeout=0, isolation_level=None)
+        try:
+            busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError:  # locked by a writer meanwhile
+            busy = 1
+        finally:
+            connection.close()
+        return not busy

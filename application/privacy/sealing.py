@@ -1,4 +1,4 @@
-"""Personal data in and out of the event store (DESIGN §7.3): sealed on append, disclosed on read.
+"""Personal data in and out of the event store (DESIGN §7): sealed on append, disclosed on read.
 
 A delivery without personal data is stored exactly as sent. One with personal
 data is stored with those values hidden (`[sealed]`), its body as sent encrypted
@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from application.privacy.keyring import Keyring, seal, unseal
@@ -21,7 +21,7 @@ from application.storage.link_queries import LinkQueries
 from application.storage.unit_of_work import UnitOfWork
 from domain.entries import LedgerEntry, StreamKey
 from domain.personal_data import ERASED, SEALED, has_personal_data, hide_personal_data
-from domain.sealing import sealing_of
+from domain.sealing import Sealing, sealing_of
 
 
 class Arriving(NamedTuple):
@@ -37,11 +37,20 @@ class Arriving(NamedTuple):
 EventFacts = dict[str, Any]  # what a delivery's event stores: `LedgerStream.record`'s arguments
 
 
+@dataclass(frozen=True)
+class SealedBatch:
+    """A batch's deliveries as their events store them, and what that rested on."""
+
+    facts: list[EventFacts]  # each delivery's, in order
+    sealed: list[Sealing]  # how those sealed under a live data key were sealed
+    erased: frozenset[str]  # the scopes known to be erased when they were sealed
+
+
 class Sealer:
     def __init__(self, keyring: Keyring) -> None:
         self.keyring = keyring
 
-    def event_facts(self, uow: UnitOfWork, batch: Sequence[Arriving]) -> list[EventFacts]:
+    def seal(self, uow: UnitOfWork, batch: Sequence[Arriving]) -> SealedBatch:
         """What each delivery's event stores: the body as sent, or, when it carries personal
         data, the body with those values hidden and the body as sent sealed under its key.
 
@@ -58,11 +67,12 @@ class Sealer:
             if (sealing := sealing_of(d.stream, d.payload, mentioned.get(d.stream.id, [])))
         }
         found = self.keyring.lookup(uow, {s for x in sealings.values() for s in x.erased_with})
-        erased = {scope for scope, key in found.items() if key is None}
+        erased = frozenset(scope for scope, key in found.items() if key is None)
         keys = self.keyring.keys_for_sealing(
             uow, {x.scope for x in sealings.values() if not x.is_erased(erased)}, found
         )
         facts: list[EventFacts] = []
+        sealed: list[Sealing] = []
         for delivery in batch:
             event = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
             sealing = sealings.get(id(delivery))
@@ -71,14 +81,24 @@ class Sealer:
                 continue
             key = None if sealing.is_erased(erased) else keys[sealing.scope]  # None: erased
             hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
-            sealed = seal(key, sealing.scope, delivery.body.encode()) if key else None
+            ciphertext = seal(key, sealing.scope, delivery.body.encode()) if key else None
             facts.append({
                 **event,
                 "body": json.dumps(hidden, ensure_ascii=False),
-                "sealed": base64.b64encode(sealed).decode() if sealed else None,
+                "sealed": base64.b64encode(ciphertext).decode() if ciphertext else None,
                 "scope": sealing.scope,
             })  # fmt: skip
-        return facts
+            if key:
+                sealed.append(sealing)
+        return SealedBatch(facts, sealed, erased)
+
+    def erased_since(self, uow: UnitOfWork, batch: SealedBatch) -> bool:
+        """Whether a scope that erases one of the batch's sealed deliveries has been erased
+        since it was sealed (by another process's append; erasure is permanent, so the batch
+        must be sealed again)."""
+        scopes = {scope for sealing in batch.sealed for scope in sealing.erased_with}
+        found = self.keyring.lookup(uow, scopes)
+        return any(key is None and scope not in batch.erased for scope, key in found.items())
 
     def disclose(self, entries: list[LedgerEntry]) -> list[LedgerEntry]:
         """The entries with their personal data as sent, where its key still exists; erased

@@ -2,10 +2,11 @@
 
 Every read names a prefix of the ledger, an `AsOf(position, recorded_at)`, and
 sees only the entries and the links recorded at or before it. The queries come
-in four parts, each a module of `storage`: where a read stands (`positions`),
-whose entries are whose (`timelines`), who belongs to whom (`links`), the
-aggregates as they stood (`streams`), and what is new after a position, for
-the projections (`feed`). The live projections read through a `History` too, so
+in five parts, each from a module of `storage`: where a read stands
+(`positions`), whose entries are whose (`timelines`), who belongs to whom
+(`links`: `link_queries`), the aggregates as they stood (`streams`:
+`stream_loading`), and what is new after a position, for the projections
+(`feed`: `entry_feed`). The live projections read through a `History` too, so
 what they store is what an as-of read would answer.
 """
 

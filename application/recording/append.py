@@ -3,40 +3,56 @@
 `Appender.append` plans the batch and commits it in one transaction: each new
 delivery becomes the next event of its stream (the aggregate's own rule), the
 events are saved through the library in arrival order, and the ledger index is
-written for them. If another process wrote to one of the batch's streams or keys
-first, the database refuses the insert (optimistic concurrency) and nothing of
-the batch is kept: each delivery is then tried alone, with its stream read
-afresh; one that conflicts yet again is answered `Retry`, and the group
-committer puts it in a later batch. Nothing here ever waits for contention to
+written for them. A delivery that requests an erasure ends its unit of work:
+what follows it is planned once its keys are destroyed, so that it is sealed
+as erased (erasure is permanent).
+
+If another process wrote to one of the unit's streams or keys first, the
+database refuses the insert (optimistic concurrency) and nothing of the unit is
+kept; so too if another process erased a scope the unit sealed personal data
+under, between its planning and its insert. Each delivery is then tried alone,
+with its stream read afresh. One that conflicts yet again is answered `Retry`
+(the group committer puts it in a later batch); one the database refuses for
+its own data gets its error alone. Nothing here ever waits for contention to
 pass: every other delivery of the process would wait behind it.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
+from application.privacy.sealing import Sealer
 from application.recording.delivery import Delivery
 from application.recording.group_commit import Retry
 from application.recording.ledger_index import LedgerIndex
 from application.recording.outcomes import Duplicate, LedgerBusy, Recorded
 from application.recording.plan import AppendPlan, Planner
 from application.recording.stream_cache import StreamCache
-from application.storage.database import Database
+from application.storage.database import Database, lost_to_another_writer
+from application.storage.positions import Positions
 from application.storage.stream_loading import StreamLoading
 from domain.aggregates import LedgerStream
+from domain.personal_data import erasure_requested
 
 Appended = Recorded | Duplicate | Retry | Exception  # one delivery's answer
 
 
 class Conflict(Exception):
-    """Another process appended to one of the batch's streams, or recorded one of its keys,
-    first: nothing of the batch was kept."""
+    """The database refused the unit's writes, and nothing of it was kept: another writer got
+    there first, or (to be found out) one delivery's own data could not be stored."""
+
+    def __init__(
+        self, error: Exception, planned: Mapping[UUID, int | None], *, raced: bool = False
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.planned = planned  # each stream's version when planned (None: not stored yet)
+        self.raced = raced  # known to have lost to another writer
 
 
 class Appender:
@@ -44,61 +60,106 @@ class Appender:
         self,
         application: Application[UUID],
         database: Database,
-        planner: Planner,
+        sealer: Sealer,
         index: LedgerIndex,
         streams: StreamCache,
     ) -> None:
         self.application = application  # its `save` puts events in the event store
         self.database = database
-        self.planner = planner
+        self.sealer = sealer
+        self.planner = Planner(sealer)
         self.index = index
         self.streams = streams
-        self._lock = threading.Lock()  # one batch at a time in this process
 
     def append(self, deliveries: Sequence[Delivery]) -> list[Appended]:
-        """Each delivery's answer, in order: the batch in one transaction, else each alone."""
-        with self._lock:
+        """Each delivery's answer, in order: each unit in one transaction, else each alone.
+        Called by one thread at a time (the group committer's)."""
+        answers: list[Appended] = []
+        for unit in _units(deliveries):
             try:
-                return list(self._commit(deliveries))
+                answers += self._commit(unit)
             except Conflict:
-                return [self._alone(delivery) for delivery in deliveries]
+                answers += self._each_alone(unit)
+        return answers
+
+    def _each_alone(self, unit: Sequence[Delivery]) -> list[Appended]:
+        answers: list[Appended] = []
+        for n, delivery in enumerate(unit):
+            try:
+                answers.append(self._alone(delivery))
+            except Exception as error:  # the store failed: neither this nor the rest is kept
+                return answers + [error] * (len(unit) - n)
+        return answers
 
     def _alone(self, delivery: Delivery) -> Appended:
         try:
             [appended] = self._commit([delivery])
-        except Conflict:
-            stream = delivery.payload.get("event")
-            return Retry(LedgerBusy(f"could not append {stream!r}: too much contention"))
+        except Conflict as conflict:
+            return self._after_conflict(delivery, conflict)
         return appended
+
+    def _after_conflict(self, delivery: Delivery, conflict: Conflict) -> Appended:
+        """Why a lone delivery was refused: it is now recorded (by another writer), or its
+        stream moved on (retry it later), or else its own data cannot be stored."""
+        with self.database.reading() as uow:
+            recorded = Positions(uow).of_keys([delivery.idempotency_key])
+            now = StreamLoading(uow, self.application.mapper).versions(list(conflict.planned))
+        if recorded:
+            return Duplicate(recorded[delivery.idempotency_key])
+        if conflict.raced or any(now.get(i) != v for i, v in conflict.planned.items()):
+            key = delivery.idempotency_key
+            return Retry(LedgerBusy(f"could not record {key!r}: its stream kept changing"
+                                    " (too much contention); deliver it again"))  # fmt: skip
+        return conflict.error
 
     def _commit(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate | Exception]:
         """Plan the deliveries and append them in one unit of work, or raise `Conflict`."""
+        planned: dict[UUID, int | None] = {}
         try:
             with self.database.writing() as uow:
                 plan = self.planner.plan(uow, deliveries)
-                streams = self.streams.take(
-                    plan.stream_ids, StreamLoading(uow, self.application.mapper)
-                )
-                events = self._record(plan, streams)
+                stored = StreamLoading(uow, self.application.mapper)
+                streams = self.streams.take(plan.stream_ids, stored)
+                planned = {i: s.version if (s := streams.get(i)) else None for i in plan.stream_ids}
+                events = _recorded_on(plan, streams)
                 recordings = self.application.save(*events, unit_of_work=uow) if events else []
+                # The insert took the lock that orders appends: nothing changes under it now.
+                if self.sealer.erased_since(uow, plan.sealing):
+                    raise Conflict(LedgerBusy("erased meanwhile"), planned, raced=True)
                 self.index.write(uow, recordings, plan.new)
         except IntegrityError as error:
-            raise Conflict from error
+            raise Conflict(error, planned) from error
+        except OperationalError as error:
+            if not lost_to_another_writer(error):
+                raise
+            raise Conflict(error, planned, raced=True) from error
         self.streams.keep(streams.values())
         return plan.outcomes([r.notification.id for r in recordings])
 
-    @staticmethod
-    def _record(plan: AppendPlan, streams: dict[UUID, LedgerStream]) -> list[Any]:
-        """Each new delivery recorded on its stream (opening it if new), in arrival order;
-        the new events in that order, whatever their streams."""
-        events: list[Any] = []
-        for append in plan.new:
-            stream = streams.get(append.stream.id)
-            if stream is None:
-                stream = streams[append.stream.id] = append.stream_class(
-                    key=append.stream.key, **append.facts
-                )
-            else:
-                stream.record(**append.facts)
-            events += stream.collect_events()
-        return events
+
+def _units(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
+    """The batch, cut after each delivery that requests an erasure."""
+    unit: list[Delivery] = []
+    for delivery in deliveries:
+        unit.append(delivery)
+        if erasure_requested(delivery.event_type, delivery.payload):
+            yield unit
+            unit = []
+    if unit:
+        yield unit
+
+
+def _recorded_on(plan: AppendPlan, streams: dict[UUID, LedgerStream]) -> list[Any]:
+    """Each new delivery recorded on its stream (opening it if new), in arrival order; the
+    new events in that order, whatever their streams."""
+    events: list[Any] = []
+    for append in plan.new:
+        stream = streams.get(append.stream.id)
+        if stream is None:
+            stream = streams[append.stream.id] = append.stream_class(
+                key=append.stream.key, **append.facts
+            )
+        else:
+            stream.record(**append.facts)
+        events += stream.collect_events()
+    return events

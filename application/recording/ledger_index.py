@@ -31,7 +31,7 @@ from domain.sessions import is_session_event
 
 class LedgerIndex:
     def __init__(self, link_rules: LinkRules = learn_links) -> None:
-        self.link_rules = link_rules  # those of the live `subject_links` build
+        self.link_rules = link_rules  # the rules of the code's `subject_links` version
 
     def write(
         self,

@@ -1,12 +1,13 @@
 """A batch of deliveries made ready to append: an immutable plan, prepared before the commit.
 
-Planning routes each delivery to its stream (the domain's `route`, pure),
-decides how its personal data is kept (`Sealer`, on the data keys and session
-mentions read for the whole batch at once, the decision itself the domain's)
-and finds which idempotency keys are already recorded. A delivery that cannot
-be routed carries its error in the plan and fails alone. What depends on the
-entries before it (its position, the clock, the chain, links, erasures) is
-decided when it is written, under the lock that orders positions (`LedgerIndex`).
+Planning routes each delivery to its stream (the domain's `route`, pure), finds
+which idempotency keys are already recorded or repeated within the batch, and
+decides how each new delivery's personal data is kept (`Sealer`, on the data
+keys and session mentions read for the whole batch at once; the decision itself
+is the domain's). A delivery that cannot be routed carries its error in the plan
+and fails alone. What depends on the entries before it (its position, the clock,
+the chain, the links it reveals, the keys an erasure destroys) is decided when
+it is written, under the lock that orders positions (`LedgerIndex`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from application.privacy.sealing import Arriving, EventFacts, Sealer
+from application.privacy.sealing import Arriving, EventFacts, SealedBatch, Sealer
 from application.recording.delivery import Delivery
 from application.recording.outcomes import Duplicate, Recorded
 from application.storage.positions import Positions
@@ -27,15 +28,11 @@ from domain.routing import route
 
 @dataclass(frozen=True)
 class PlannedAppend:
-    """A delivery ready to append: its stream, and the facts its event stores."""
+    """A delivery that adds an event: its stream, and the facts its event stores."""
 
     delivery: Delivery
     stream: StreamKey
     facts: EventFacts
-
-    @property
-    def idempotency_key(self) -> str:
-        return self.delivery.idempotency_key
 
     @property
     def stream_class(self) -> type[LedgerStream]:
@@ -43,23 +40,27 @@ class PlannedAppend:
 
 
 @dataclass(frozen=True)
-class AppendPlan:
-    """One step per delivery, in arrival order (its append, or why it cannot be appended),
-    and the positions of the batch's idempotency keys already in the ledger."""
+class Repeat:
+    """A delivery whose idempotency key was recorded before, or comes earlier in the batch."""
 
-    steps: tuple[PlannedAppend | Exception, ...]
+    idempotency_key: str
+
+
+Step = PlannedAppend | Repeat | Exception
+
+
+@dataclass(frozen=True)
+class AppendPlan:
+    """One step per delivery, in arrival order; the positions of the keys already recorded;
+    and what the new deliveries' sealing rested on."""
+
+    steps: tuple[Step, ...]
     recorded: Mapping[str, int]
+    sealing: SealedBatch
 
     @property
     def new(self) -> list[PlannedAppend]:
-        """The appends that add an event: the first of each key not recorded yet."""
-        seen = set(self.recorded)
-        new = []
-        for step in self.steps:
-            if isinstance(step, PlannedAppend) and step.idempotency_key not in seen:
-                seen.add(step.idempotency_key)
-                new.append(step)
-        return new
+        return [step for step in self.steps if isinstance(step, PlannedAppend)]
 
     @property
     def stream_ids(self) -> list[UUID]:
@@ -68,17 +69,16 @@ class AppendPlan:
     def outcomes(self, positions: Sequence[int]) -> list[Recorded | Duplicate | Exception]:
         """Each step's outcome, given the positions the new appends were recorded at: a
         repeated key is a duplicate of the position it was first recorded at."""
-        first: dict[str, int] = dict(self.recorded)
-        recorded_now = dict(zip((a.idempotency_key for a in self.new), positions, strict=True))
+        first = dict(self.recorded)
+        first |= {a.delivery.idempotency_key: at for a, at in zip(self.new, positions, strict=True)}
         outcomes: list[Recorded | Duplicate | Exception] = []
         for step in self.steps:
-            if isinstance(step, Exception):
-                outcomes.append(step)
-            elif step.idempotency_key in first:
+            if isinstance(step, PlannedAppend):
+                outcomes.append(Recorded(first[step.delivery.idempotency_key]))
+            elif isinstance(step, Repeat):
                 outcomes.append(Duplicate(first[step.idempotency_key]))
             else:
-                first[step.idempotency_key] = recorded_now[step.idempotency_key]
-                outcomes.append(Recorded(first[step.idempotency_key]))
+                outcomes.append(step)
         return outcomes
 
 
@@ -87,22 +87,34 @@ class Planner:
         self.sealer = sealer
 
     def plan(self, uow: UnitOfWork, deliveries: Sequence[Delivery]) -> AppendPlan:
-        """Route and seal the deliveries, and look up their keys, in the unit of work (which
-        writes the data keys sealing creates)."""
-        routed = [self._route(delivery) for delivery in deliveries]
-        ready = [r for r in routed if not isinstance(r, Exception)]
-        facts = iter(self.sealer.event_facts(uow, [_arriving(d, s) for d, s in ready]))
-        steps = tuple(r if isinstance(r, Exception) else PlannedAppend(*r, next(facts))
-                      for r in routed)  # fmt: skip
-        recorded = Positions(uow).of_keys([d.idempotency_key for d, _ in ready])
-        return AppendPlan(steps, recorded)
+        """Route the deliveries, look up their keys, and seal the new ones, in the unit of
+        work (which writes the data keys sealing creates)."""
+        routed = [_routed(delivery) for delivery in deliveries]
+        keys = [r[0].idempotency_key for r in routed if not isinstance(r, Exception)]
+        recorded = Positions(uow).of_keys(keys)
+        seen = set(recorded)
+        steps: list[Step | tuple[Delivery, StreamKey]] = []
+        for r in routed:
+            if isinstance(r, Exception):
+                steps.append(r)
+            elif r[0].idempotency_key in seen:
+                steps.append(Repeat(r[0].idempotency_key))
+            else:
+                seen.add(r[0].idempotency_key)
+                steps.append(r)
+        fresh = [s for s in steps if isinstance(s, tuple)]
+        sealing = self.sealer.seal(uow, [_arriving(d, stream) for d, stream in fresh])
+        facts = iter(sealing.facts)
+        planned = tuple(PlannedAppend(*s, next(facts)) if isinstance(s, tuple) else s
+                        for s in steps)  # fmt: skip
+        return AppendPlan(planned, recorded, sealing)
 
-    @staticmethod
-    def _route(delivery: Delivery) -> tuple[Delivery, StreamKey] | Exception:
-        try:
-            return delivery, route(delivery.payload)
-        except Exception as error:  # this delivery's alone
-            return error
+
+def _routed(delivery: Delivery) -> tuple[Delivery, StreamKey] | Exception:
+    try:
+        return delivery, route(delivery.payload)
+    except Exception as error:  # this delivery's alone
+        return error
 
 
 def _arriving(delivery: Delivery, stream: StreamKey) -> Arriving:

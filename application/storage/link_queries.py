@@ -1,7 +1,8 @@
-"""Who belongs to whom, as of a prefix: the links index read (DESIGN §5.1).
+"""Who belongs to whom: the links index read (DESIGN §5.1).
 
 Each link is stored with the position at which it became known, so a read as of
-a prefix sees only the links known then.
+a prefix sees only the links known then. Sealing reads the sessions a stream has
+named so far, as the appends left them.
 """
 
 from __future__ import annotations

@@ -23,10 +23,6 @@ class UnitOfWork:
         self._cursor = cursor
 
     @property
-    def in_transaction(self) -> bool:
-        return self._cursor is not None
-
-    @property
     def cursor(self) -> Any:
         """The cursor of the unit's transaction: for its writes, and reads that page with it."""
         if self._cursor is None:
