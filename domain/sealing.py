@@ -5,19 +5,26 @@ document's, else its session's, else its stream's: `protection_scope`), and is
 erased with that scope or its own session; a document's, also with every
 session that named the document, since a session's erasure covers its documents.
 Personal data that arrives after such an erasure, for a document first seen later
-too, is stored already erased, never sealed under a new key. Another session of
-the same applicant is not erased with it. These are decisions on facts the
-ledger reads (the sessions named, the scopes erased); no I/O here.
+too, is stored already erased, never sealed under a new key; so too when the
+erasure came earlier in the same batch. Another session of the same applicant is
+not erased with it. These are decisions on facts the ledger reads (the sessions
+named, the scopes erased); no I/O here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+from uuid import UUID
 
 from domain.entries import StreamKey, text_field
-from domain.personal_data import has_personal_data, protection_scope
+from domain.personal_data import (
+    ErasureRequest,
+    erasure_requested,
+    has_personal_data,
+    protection_scope,
+)
 
 
 @dataclass(frozen=True)
@@ -42,3 +49,51 @@ def sealing_of(
     named = list(sessions_named) if stream.type == "document" else []
     sessions = {f"session:{s}" for s in [*named, text_field(payload, "session_id")] if s}
     return Sealing(scope, frozenset({scope, *sessions}))
+
+
+def scopes_named(request: ErasureRequest) -> frozenset[str]:
+    """The scopes an erasure request names itself: its sessions' and its documents'. (Those
+    of a subject, and of a session's documents, are found through the links.)"""
+    return frozenset({*(f"session:{s}" for s in request.sessions),
+                      *(f"document:{d}" for d in request.documents)})  # fmt: skip
+
+
+class Arriving(Protocol):
+    """A delivery of a batch, as sealing sees it."""
+
+    @property
+    def stream(self) -> StreamKey: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def payload(self) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class BatchSealing:
+    """A delivery's sealing (None: no personal data), and the scopes that deliveries before
+    it in its batch erase: its personal data is erased if either erases it."""
+
+    sealing: Sealing | None
+    erased_earlier: frozenset[str]
+
+
+def sealings_in_order(
+    batch: Sequence[Arriving], named_before: Mapping[UUID, Sequence[str]]
+) -> list[BatchSealing]:
+    """Each delivery's sealing, in arrival order, given the sessions each stream had named
+    before the batch: the sessions that deliveries earlier in the batch name, and the scopes
+    their erasures name, count for those after them."""
+    named: dict[UUID, list[str]] = {stream: list(s) for stream, s in named_before.items()}
+    erased: frozenset[str] = frozenset()
+    decided = []
+    for delivery in batch:
+        stream, payload = delivery.stream, delivery.payload
+        decided.append(BatchSealing(sealing_of(stream, payload, named.get(stream.id, [])), erased))
+        request = erasure_requested(delivery.event_type, payload)
+        if request:
+            erased |= scopes_named(request)
+        session_id = text_field(payload, "session_id")
+        if session_id:
+            named.setdefault(stream.id, []).append(session_id)
+    return decided

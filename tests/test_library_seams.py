@@ -130,6 +130,16 @@ def test_a_writing_unit_on_sqlite_holds_the_write_lock_and_translates_errors(
             uow.execute("INSERT INTO access_log (id, at, who, role, subject, what)"
                         " SELECT id, at, who, role, subject, what FROM access_log")  # fmt: skip
         assert ledger.access_log.list() == []
+        # An append's unit takes the lock at its first write: its reads leave it free.
+        with ledger.database.writing(lock_first=False) as uow:
+            uow.rows("SELECT count(*) AS n FROM access_log")
+            other.execute("BEGIN IMMEDIATE")  # nobody holds the lock yet
+            other.execute("ROLLBACK")
+            uow.execute("INSERT INTO access_log (at, who, role, subject, what)"
+                        " VALUES ('now', 'w', 'admin', 's', 'kept')")  # fmt: skip
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        assert [a.what for a in ledger.access_log.list()] == ["kept"]
     finally:
         other.close()
         ledger.close()

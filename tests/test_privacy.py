@@ -14,7 +14,7 @@ import pytest
 
 from application.ledger import Ledger
 from application.privacy.keyring import WrongMasterKey, generate_master_key, parse_master_key
-from application.recording.delivery import Delivery, read_delivery
+from application.recording.delivery import read_delivery
 from application.recording.outcomes import Recorded
 from cli.main import main
 from domain.entries import StreamKey
@@ -90,6 +90,19 @@ def extracted(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p["result"]["extracted_data"] for p in payloads if "result" in p]
 
 
+def extraction(document_id: str, key: str, name: str, **fields: Any) -> dict[str, Any]:
+    """A document event that carries personal data."""
+    return event("document.extracted", key, document_id=document_id, extraction_id=key,
+                 extraction_type="ocr", status="completed",
+                 result={"extracted_data": {"first_name": name}}, **fields)  # fmt: skip
+
+
+def extracted_names(ledger: Ledger) -> dict[str, object]:
+    return {e.idempotency_key: e.payload["result"]["extracted_data"]["first_name"]
+            for e in ledger.disclose(all_entries(ledger))
+            if e.event_type == "document.extracted"}  # fmt: skip
+
+
 def test_personal_data_is_never_in_the_database_files(client: LedgerClient) -> None:
     payload, marks = approval("s-pii", "u-pii")
     assert client.deliver(payload).json()["status"] == "recorded"
@@ -149,17 +162,11 @@ def test_officers_see_personal_data_until_it_is_erased_auditors_never(
 def test_a_session_erasure_covers_its_documents_and_a_document_can_be_erased_alone(
     client: LedgerClient,
 ) -> None:
-    def extraction(document_id: str, n: int) -> dict[str, Any]:
-        """A future payload that carries personal data in a document event."""
-        return event("document.extracted", f"extract-{document_id}-{n}", document_id=document_id,
-                     extraction_id=f"x{n}", extraction_type="ocr", status="completed",
-                     result={"extracted_data": {"first_name": f"Doc{document_id}"}})  # fmt: skip
-
     for document_id, session_id in (("d-1", "s-9"), ("d-2", "s-9"), ("d-3", "s-8")):
         client.deliver(event("document.uploaded", f"up-{document_id}", document_id=document_id,
                              document_type="passport", classification="identity_document",
                              session_id=session_id, external_ref="bea"))  # fmt: skip
-        client.deliver(extraction(document_id, 0))
+        client.deliver(extraction(document_id, f"extract-{document_id}", f"Doc{document_id}"))
     client.deliver(event("session.retention-expired", "expire-s-9", session_id="s-9",
                          external_ref="bea"))  # fmt: skip
     client.deliver(event("document.redacted", "redact-d-3", document_id="d-3"))
@@ -299,28 +306,21 @@ def test_a_webhook_cannot_pose_as_the_ledger_to_erase(client: LedgerClient) -> N
     assert client.services.ledger.keyring.erased() == []
 
 
-def test_in_one_batch_a_delivery_of_an_erased_session_stays_erased_beside_one_sealed(
+def test_in_one_batch_a_document_of_an_erased_session_is_erased_beside_one_sealed(
     ledger: Ledger,
 ) -> None:
-    """Sealing reads a batch's tombstones and keys once for all of it: a delivery that names
-    an erased session is stored erased even when another in the batch, under the same data
-    key, is sealed."""
-    ledger.record_all([read_delivery(json.dumps(
-        event("session.redacted", "redact-s-x", session_id="s-x", external_ref="fay")
-    ).encode(), None)])  # fmt: skip
-
-    def extraction(n: int, **fields: Any) -> Delivery:
-        payload = event("document.extracted", f"x-{n}", document_id="d-1", extraction_id=f"x{n}",
-                        extraction_type="ocr", status="completed",
-                        result={"extracted_data": {"first_name": f"NAME{n}"}},
-                        **fields)  # fmt: skip
-        return read_delivery(json.dumps(payload).encode(), None)
-
-    ledger.record_all([extraction(0, session_id="s-x"), extraction(1)])
-    entries = ledger.disclose(all_entries(ledger))
-    names = {e.idempotency_key: e.payload.get("result", {}).get("extracted_data", {})
-             for e in entries if e.stream.type == "document"}  # fmt: skip
-    assert names == {"x-0": {"first_name": "[erased]"}, "x-1": {"first_name": "NAME1"}}
+    """Sealing reads a batch's tombstones and keys once for all of it, and follows the batch's
+    own order: once a delivery names an erased session for a document, that document's
+    personal data is erased, as it would be delivered one at a time; another document's,
+    under a key of its own, is sealed."""
+    ledger.ingest_all([json.dumps(event("session.redacted", "redact-s-x", session_id="s-x",
+                                        external_ref="fay")).encode()])  # fmt: skip
+    ledger.ingest_all([json.dumps(p).encode() for p in (
+        extraction("d-1", "x-0", "NAME0", session_id="s-x"),
+        extraction("d-1", "x-1", "NAME1"),
+        extraction("d-2", "x-2", "NAME2"),
+    )])  # fmt: skip
+    assert extracted_names(ledger) == {"x-0": "[erased]", "x-1": "[erased]", "x-2": "NAME2"}
 
 
 def test_a_batch_retried_after_a_conflict_seals_with_keys_that_were_kept(
@@ -358,19 +358,6 @@ def test_purging_an_erasures_keys_never_holds_up_deliveries(ledger: Ledger) -> N
             answer = pool.submit(ledger.ingest, json.dumps(body).encode(), None)
             assert isinstance(answer.result(timeout=5), Recorded)
     assert [e.idempotency_key for e in all_entries(ledger)][-2:] == ["redact-purge", "later"]
-
-
-def extraction(document_id: str, key: str, name: str, **fields: Any) -> dict[str, Any]:
-    """A document event that carries personal data."""
-    return event("document.extracted", key, document_id=document_id, extraction_id=key,
-                 extraction_type="ocr", status="completed",
-                 result={"extracted_data": {"first_name": name}}, **fields)  # fmt: skip
-
-
-def extracted_names(ledger: Ledger) -> dict[str, object]:
-    return {e.idempotency_key: e.payload["result"]["extracted_data"]["first_name"]
-            for e in ledger.disclose(all_entries(ledger))
-            if e.event_type == "document.extracted"}  # fmt: skip
 
 
 def test_personal_data_after_an_erasure_in_the_same_batch_is_stored_erased(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from domain.entries import StreamKey
-from domain.sealing import sealing_of
+from domain.sealing import sealing_of, sealings_in_order
 
 EXTRACTED = {"result": {"extracted_data": {"first_name": "Jane"}}}
 
@@ -39,3 +40,25 @@ def test_data_with_no_session_is_kept_under_its_streams_key() -> None:
     sealing = sealing_of(stream, approval(None), [])
     assert sealing is not None and sealing.scope == f"stream:{stream.id.hex}"
     assert sealing.erased_with == {sealing.scope}
+
+
+@dataclass(frozen=True)
+class Arrival:
+    stream: StreamKey
+    event_type: str
+    payload: dict[str, Any]
+
+
+def test_in_a_batch_an_erasure_erases_the_personal_data_after_it_not_before() -> None:
+    applicant, document = StreamKey("applicant", "u1"), StreamKey("document", "d1")
+    batch = [
+        Arrival(applicant, "session.approved", approval("s1")),
+        Arrival(document, "document.uploaded", {"document_id": "d1", "session_id": "s1"}),
+        Arrival(applicant, "session.redacted", {"session_id": "s1"}),
+        Arrival(applicant, "session.approved", approval("s1")),
+        Arrival(document, "document.extracted", {"document_id": "d1", **EXTRACTED}),
+        Arrival(applicant, "session.approved", approval("s2")),
+    ]
+    decided = sealings_in_order(batch, {})
+    erased = [d.sealing.is_erased(d.erased_earlier) for d in decided if d.sealing]
+    assert erased == [False, True, True, False]  # the document was named by the session before

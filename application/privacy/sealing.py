@@ -21,7 +21,7 @@ from application.storage.link_queries import LinkQueries
 from application.storage.unit_of_work import UnitOfWork
 from domain.entries import LedgerEntry, StreamKey
 from domain.personal_data import ERASED, SEALED, has_personal_data, hide_personal_data
-from domain.sealing import Sealing, sealing_of
+from domain.sealing import Sealing, sealings_in_order
 
 
 class Arriving(NamedTuple):
@@ -43,7 +43,7 @@ class SealedBatch:
 
     facts: list[EventFacts]  # each delivery's, in order
     sealed: list[Sealing]  # how those sealed under a live data key were sealed
-    erased: frozenset[str]  # the scopes known to be erased when they were sealed
+    erased: frozenset[str]  # the scopes the store had erased when they were sealed
 
 
 class Sealer:
@@ -58,28 +58,27 @@ class Sealer:
         it, and its new keys written in the (writing) unit of work, so they commit with
         the events sealed under them.
         """
-        personal = [d for d in batch if has_personal_data(d.payload)]
-        documents = [d.stream for d in personal if d.stream.type == "document"]
-        mentioned = LinkQueries(uow).sessions_mentioned(documents)  # what `sealing_of` reads
-        sealings = {
-            id(d): sealing
-            for d in personal
-            if (sealing := sealing_of(d.stream, d.payload, mentioned.get(d.stream.id, [])))
-        }
-        found = self.keyring.lookup(uow, {s for x in sealings.values() for s in x.erased_with})
-        erased = frozenset(scope for scope, key in found.items() if key is None)
-        keys = self.keyring.keys_for_sealing(
-            uow, {x.scope for x in sealings.values() if not x.is_erased(erased)}, found
-        )
+        documents = [d.stream for d in batch
+                     if d.stream.type == "document" and has_personal_data(d.payload)]  # fmt: skip
+        named = LinkQueries(uow).sessions_mentioned(documents)  # what `sealing_of` reads
+        decided = sealings_in_order(batch, named)
+        scopes = {s for d in decided if d.sealing for s in d.sealing.erased_with}
+        found = self.keyring.lookup(uow, scopes)
+        stored = frozenset(scope for scope, key in found.items() if key is None)
+        keys = self.keyring.keys_for_sealing(uow, {
+            d.sealing.scope for d in decided
+            if d.sealing and not d.sealing.is_erased(stored | d.erased_earlier)
+        }, found)  # fmt: skip
         facts: list[EventFacts] = []
         sealed: list[Sealing] = []
-        for delivery in batch:
+        for delivery, decision in zip(batch, decided, strict=True):
             event = {"event_type": delivery.event_type, "idempotency_key": delivery.idempotency_key}
-            sealing = sealings.get(id(delivery))
+            sealing = decision.sealing
             if sealing is None:
                 facts.append({**event, "body": delivery.body})
                 continue
-            key = None if sealing.is_erased(erased) else keys[sealing.scope]  # None: erased
+            erased = sealing.is_erased(stored | decision.erased_earlier)
+            key = None if erased else keys[sealing.scope]  # None: stored erased
             hidden = hide_personal_data(delivery.payload, SEALED if key else ERASED)
             ciphertext = seal(key, sealing.scope, delivery.body.encode()) if key else None
             facts.append({
@@ -90,7 +89,7 @@ class Sealer:
             })  # fmt: skip
             if key:
                 sealed.append(sealing)
-        return SealedBatch(facts, sealed, erased)
+        return SealedBatch(facts, sealed, stored)
 
     def erased_since(self, uow: UnitOfWork, batch: SealedBatch) -> bool:
         """Whether a scope that erases one of the batch's sealed deliveries has been erased

@@ -3,9 +3,10 @@
 `Appender.append` plans the batch and commits it in one transaction: each new
 delivery becomes the next event of its stream (the aggregate's own rule), the
 events are saved through the library in arrival order, and the ledger index is
-written for them. A delivery that requests an erasure ends its unit of work:
-what follows it is planned once its keys are destroyed, so that it is sealed
-as erased (erasure is permanent).
+written for them. Personal data after an erasure in the same batch is stored
+erased (the domain's `sealings_in_order`); a request to erase a whole subject
+ends its unit of work, since its scopes are found through the links learned up
+to it: what follows is planned once its keys are destroyed.
 
 If another process wrote to one of the unit's streams or keys first, the
 database refuses the insert (optimistic concurrency) and nothing of the unit is
@@ -116,7 +117,7 @@ class Appender:
         """Plan the deliveries and append them in one unit of work, or raise `Conflict`."""
         planned: dict[UUID, int | None] = {}
         try:
-            with self.database.writing() as uow:
+            with self.database.writing(lock_first=False) as uow:
                 plan = self.planner.plan(uow, deliveries)
                 stored = StreamLoading(uow, self.application.mapper)
                 streams = self.streams.take(plan.stream_ids, stored)
@@ -138,11 +139,13 @@ class Appender:
 
 
 def _units(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
-    """The batch, cut after each delivery that requests an erasure."""
+    """The batch, cut after each request to erase a subject: the scopes that erases are found
+    through the links learned up to it, so what follows is planned once it is done."""
     unit: list[Delivery] = []
     for delivery in deliveries:
         unit.append(delivery)
-        if erasure_requested(delivery.event_type, delivery.payload):
+        request = erasure_requested(delivery.event_type, delivery.payload)
+        if request and request.subject:
             yield unit
             unit = []
     if unit:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg.errors
@@ -76,19 +76,32 @@ class Database:
             yield UnitOfWork(self.datastore, self.sql, cursor)
 
     @contextmanager
-    def writing(self) -> Iterator[UnitOfWork]:
+    def writing(self, *, lock_first: bool = True) -> Iterator[UnitOfWork]:
         """A unit of work that reads, then writes, in one transaction: committed when the block
-        ends, rolled back if it raises. On SQLite it holds the write lock from its start."""
+        ends, rolled back if it raises. On SQLite it holds the write lock from its start.
+
+        Unless `lock_first` is False (an append's): then on SQLite the reads before its first
+        write run outside it, each on its own, and the lock is taken at that first write.
+        The database's one write lock is then held only while the unit writes (the
+        projections worker's writes wait less), and what the unit read before is checked
+        under the lock: keys and stream versions are unique, tombstones are read again.
+        """
         if self.sql is POSTGRES:
             with self.datastore.transaction(commit=True) as cursor:
                 yield UnitOfWork(self.datastore, self.sql, cursor)
             return
-        with (
-            self.datastore.get_connection(commit=True) as connection,
-            _ImmediateTransaction(connection) as cursor,
-            cursor,
-        ):
-            yield UnitOfWork(self.datastore, self.sql, cursor)
+        with ExitStack() as transaction:
+
+            def begin() -> SQLiteCursor:
+                connection = transaction.enter_context(self.datastore.get_connection(commit=True))
+                cursor = transaction.enter_context(_ImmediateTransaction(connection))
+                transaction.enter_context(cursor)  # closed before the transaction ends
+                return cursor
+
+            if lock_first:
+                yield UnitOfWork(self.datastore, self.sql, begin())
+            else:
+                yield UnitOfWork(self.datastore, self.sql, begin=begin)
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:

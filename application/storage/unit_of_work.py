@@ -3,28 +3,38 @@
 Whatever reads or writes for a request takes its unit of work as an argument, so
 what shares a transaction shows in the code: a group commit's batch reads its
 idempotency keys, streams and data keys and appends its events in one unit; an
-auditor's request reads all it needs in one. A reading unit on SQLite may have no
-transaction of its own (`Database.reading`): each of its reads is then a short
+auditor's request reads all it needs in one. A unit on SQLite may have no
+transaction of its own (`Database.reading`), or begin it only at its first write
+(`Database.writing(lock_first=False)`): each read before it is a short
 transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from application.storage.dialect import Dialect
 
 
 class UnitOfWork:
-    def __init__(self, datastore: Any, sql: Dialect, cursor: Any | None = None) -> None:
+    def __init__(
+        self,
+        datastore: Any,
+        sql: Dialect,
+        cursor: Any | None = None,
+        begin: Callable[[], Any] | None = None,
+    ) -> None:
         self.datastore = datastore
         self.sql = sql
         self._cursor = cursor
+        self._begin = begin  # how its transaction begins, when that waits for its first write
 
     @property
     def cursor(self) -> Any:
         """The cursor of the unit's transaction: for its writes, and reads that page with it."""
+        if self._cursor is None and self._begin is not None:
+            self._cursor = self._begin()
         if self._cursor is None:
             raise RuntimeError("this unit of work has no transaction: it only reads")
         return self._cursor
