@@ -89,6 +89,15 @@ class Alerts(BaseModel):
     restricted_subjects: list[dict[str, Any]]
 
 
+class UnappliedRow(BaseModel):
+    """A row the build could not apply, set aside so that the rest keeps flowing."""
+
+    key: str
+    position: int
+    entries: list[int]  # the entries that touched it (the first ten)
+    error: str
+
+
 class ProjectionState(BaseModel):
     name: str
     version: int
@@ -96,6 +105,8 @@ class ProjectionState(BaseModel):
     position: int
     lag: int
     state: str
+    unapplied: int  # rows set aside (see `ledger projections retry`)
+    unapplied_rows: list[UnappliedRow]  # the first twenty of them
 
 
 class Projections(BaseModel):

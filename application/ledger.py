@@ -30,11 +30,11 @@ from application.privacy.sealing import Sealer
 from application.reading import reconstruct
 from application.reading.history import History
 from application.reading.views import Doc
-from application.recording.append import Appended, Appender
+from application.recording.append import Answer, Appended, Appender
 from application.recording.delivery import Delivery, NotRecordable, read_delivery
 from application.recording.group_commit import GroupCommitter
 from application.recording.ledger_index import LedgerIndex
-from application.recording.outcomes import Duplicate, Outcome, Quarantined, Recorded
+from application.recording.outcomes import Outcome, Quarantined, Recorded, Unstorable
 from application.recording.quarantine import Quarantine, Replay
 from application.recording.stream_cache import StreamCache
 from application.storage.clock import utc_now_iso
@@ -100,7 +100,7 @@ class Ledger(Application[UUID]):
         self.sealer = Sealer(self.keyring)
         self.index = LedgerIndex(link_rules)
         self.appender = Appender(self, self.database, self.sealer, self.index, StreamCache())
-        self._committer: GroupCommitter[Delivery, Recorded | Duplicate] = GroupCommitter(
+        self._committer: GroupCommitter[Delivery, Appended] = GroupCommitter(
             self._commit_batch, BATCH_SIZE, APPEND_RETRY_SECONDS
         )
         self.purger = KeyPurger(self.keyring, busy=self._committer.waiting)
@@ -166,24 +166,38 @@ class Ledger(Application[UUID]):
             outcomes += [answered[n] for n in range(len(chunk))]
         return outcomes
 
-    def record(self, delivery: Delivery) -> Recorded | Duplicate:
+    def record(self, delivery: Delivery) -> Outcome:
         """Append one readable delivery, exactly once per idempotency key; concurrent
         deliveries are committed together (`GroupCommitter`), each answered after its commit.
 
         The index's unique key decides duplicates inside the append's own
-        transaction, so concurrent retries of one delivery record one event.
+        transaction, so concurrent retries of one delivery record one event. A
+        delivery the database refuses for its own data is quarantined, alone.
         """
-        return self._committer.submit(delivery)
+        return self._settled(delivery, self._committer.submit(delivery))
 
-    async def record_async(self, delivery: Delivery) -> Recorded | Duplicate:
+    async def record_async(self, delivery: Delivery) -> Outcome:
         """As `record`, awaited: for the web server, whose event loop serves other requests
         while the delivery waits for its batch's commit."""
-        return await self._committer.submit_async(delivery)
+        appended = await self._committer.submit_async(delivery)
+        if isinstance(appended, Unstorable):
+            return await asyncio.to_thread(self._settled, delivery, appended)
+        return appended
 
-    def record_all(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate]:
+    def record_all(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Append many deliveries (a backfill), in the fewest group-commit batches: the same
         as recording each in turn."""
-        return self._committer.submit_all(deliveries)
+        appended = self._committer.submit_all(deliveries)
+        return [self._settled(d, a) for d, a in zip(deliveries, appended, strict=True)]
+
+    def _settled(self, delivery: Delivery, appended: Appended) -> Outcome:
+        """An append's answer as the delivery's outcome: one the store refused is held in
+        quarantine with the store's reason, never lost and never retried in vain."""
+        if not isinstance(appended, Unstorable):
+            return appended
+        held = self.quarantine.hold(delivery.body.encode(), delivery.webhook_id,
+                                    appended.reason, [{"msg": appended.reason}])  # fmt: skip
+        return Quarantined(held)
 
     def replay_quarantine(self) -> Replay:
         """Re-process every held delivery with the current rules; release those that now pass."""
@@ -194,12 +208,15 @@ class Ledger(Application[UUID]):
             except NotRecordable:
                 held.append(entry.id)
                 continue
-            outcome = self.record(delivery)
-            self.quarantine.release(entry.id, outcome.position)
-            released.append((entry.id, outcome.position))
+            appended = self._committer.submit(delivery)
+            if isinstance(appended, Unstorable):
+                held.append(entry.id)
+                continue
+            self.quarantine.release(entry.id, appended.position)
+            released.append((entry.id, appended.position))
         return Replay(released, held)
 
-    def _commit_batch(self, deliveries: Sequence[Delivery]) -> list[Appended]:
+    def _commit_batch(self, deliveries: Sequence[Delivery]) -> list[Answer]:
         """A group commit's batch: appended, then the upkeep its appends call for (which never
         turns a committed delivery's answer into an error)."""
         appended = self.appender.append(deliveries)
@@ -262,7 +279,9 @@ class Ledger(Application[UUID]):
         payload = {"event": ERASURE_REQUESTED, **target, "requested_by": requested_by,
                    "reason": reason, "requested_at": utc_now_iso(),
                    "idempotency_key": key}  # fmt: skip
-        recorded = self.record(Delivery(json.dumps(payload), payload, key))
+        recorded = self._committer.submit(Delivery(json.dumps(payload), payload, key))
+        if isinstance(recorded, Unstorable):
+            raise ValueError(f"the erasure request could not be stored: {recorded.reason}")
         erased = [row["scope"] for row in self.keyring.erased()
                   if row["erased_position"] == recorded.position]  # fmt: skip
         return ErasureDone(recorded.position, erased)

@@ -1,4 +1,4 @@
-"""`ledger projections ...`: status, follow, rebuild, diff and drop of the read models."""
+"""`ledger projections ...`: status, follow, retry, rebuild, diff and drop of the read models."""
 
 from __future__ import annotations
 
@@ -35,8 +35,28 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
         if args.json:
             print_json({"projections": states})
         else:
-            print_table(["name", "version", "generation", "position", "lag", "state"],
-                        [list(s.values()) for s in states])  # fmt: skip
+            columns = ["name", "version", "generation", "position", "lag", "state", "unapplied"]
+            print_table(columns, [[s[c] for c in columns] for s in states])
+            for s in states:
+                for row in s["unapplied_rows"]:  # type: ignore[attr-defined]
+                    print(f"{s['name']}: row {row['key']!r} set aside as of position"
+                          f" {row['position']} (entries {row['entries']}): {row['error']}")  # fmt: skip
+
+
+def retry(settings: Settings, args: argparse.Namespace) -> None:
+    """Compute the rows each build set aside again; those that now apply are written."""
+    with Services.open(settings) as services:
+        if args.name:
+            _model(args.name)  # a clear error for an unknown name
+        results = []
+        for build in services.runner.targets():
+            if args.name in (None, build.name):
+                applied, still = services.runner.retry_unapplied(build)
+                results.append({"build": build.label, "applied": applied, "unapplied": still})
+        if args.json:
+            print_json({"retried": results})
+        else:
+            print_table(["build", "applied", "unapplied"], [list(r.values()) for r in results])
 
 
 def run(settings: Settings, args: argparse.Namespace) -> None:

@@ -2,16 +2,28 @@
 
 Every event type has a model. Fields the tutorial marks as always present are
 required; fields it calls optional, "included on most paths" or "may be absent"
-have defaults. Types are checked strictly (a string is not a boolean), and
-fields the tutorial does not mention are kept, never dropped: a ledger must not
-lose what the provider said.
+have defaults. Types are checked strictly (a string is not a boolean), values
+are bounded (`domain.bounds`), and fields the tutorial does not mention are
+kept, never dropped: a ledger must not lose what the provider said.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from domain.bounds import (
+    MAX_IDENTIFIER_LENGTH,
+    ROUTING_FIELDS,
+    Count,
+    Identifier,
+    Label,
+    Labels,
+    Score,
+    Text,
+)
 
 __all__ = [
     "EVENT_MODELS",
@@ -26,16 +38,30 @@ class VerifaPayload(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
-    event: str
-    idempotency_key: str | None = None
+    event: Label
+    idempotency_key: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _routing_fields_bounded(self) -> VerifaPayload:
+        """A routing field this event type does not declare (any field of an unknown type)
+        still routes and links the delivery: it is held to the identifiers' bound too."""
+        for name in ROUTING_FIELDS:
+            value = (self.model_extra or {}).get(name)
+            if isinstance(value, str) and len(value) > MAX_IDENTIFIER_LENGTH:
+                raise PydanticCustomError(
+                    "identifier_too_long",
+                    "{field} has {length} characters; an identifier has at most {limit}",
+                    {"field": name, "length": len(value), "limit": MAX_IDENTIFIER_LENGTH},
+                )
+        return self
 
 
 # Session events: the verification lifecycle of one session.
 
 
 class SessionEvent(VerifaPayload):
-    session_id: str
-    external_ref: str | None
+    session_id: Identifier
+    external_ref: Identifier | None
     is_sandbox: bool
 
 
@@ -49,43 +75,43 @@ class VerificationResult(BaseModel):
 
 class SessionApproved(SessionEvent):
     status: Literal["approved"]
-    identity_id: str | None = None
+    identity_id: Identifier | None = None
     result: VerificationResult | None = None
 
 
 class SessionDeclined(SessionEvent):
     status: Literal["rejected"]
-    rejection_reason: str | None = None
-    identity_id: str | None = None
+    rejection_reason: Text | None = None
+    identity_id: Identifier | None = None
     result: VerificationResult | None = None
 
 
 class SessionResubmissionRequired(SessionEvent):
-    reason: str
+    reason: Text
 
 
 # Check events: AML, PEP, sanctions and risk screening.
 
 
 class CheckEvent(VerifaPayload):
-    check_id: str
+    check_id: Identifier
     is_sandbox: bool
-    session_id: str | None = None
-    external_ref: str | None = None
+    session_id: Identifier | None = None
+    external_ref: Identifier | None = None
 
 
 class CheckMatched(CheckEvent):
     """A screening check found matches (its example payload has no `has_match`)."""
 
-    check_type: str
+    check_type: Label
     status: Literal["hit", "clear"]
     has_match: bool | None = None
-    hit_count: int | None = None
-    batch_id: str | None = None
-    max_score: float | None = None
-    pep_risk_tier: str | None = None
-    pep_recommended_action: str | None = None
-    pep_classes: list[str] | None = None
+    hit_count: Count | None = None
+    batch_id: Identifier | None = None
+    max_score: Score | None = None
+    pep_risk_tier: Label | None = None
+    pep_recommended_action: Label | None = None
+    pep_classes: Labels | None = None
 
 
 class CheckCompleted(CheckMatched):
@@ -93,25 +119,25 @@ class CheckCompleted(CheckMatched):
 
 
 class MonitoringRun(CheckEvent):
-    monitor_run_id: str
-    trigger: str
-    total_hit_count: int | None = None
-    hit_sources: list[str]
-    hit_types: list[str] | None = None
-    providers_used: list[str]
+    monitor_run_id: Identifier
+    trigger: Label
+    total_hit_count: Count | None = None
+    hit_sources: Labels
+    hit_types: Labels | None = None
+    providers_used: Labels
 
 
 class MonitoringNewHits(MonitoringRun):
-    new_hit_count: int
-    max_new_score: float
+    new_hit_count: Count
+    max_new_score: Score
 
 
 # Identity events: verified identity records.
 
 
 class IdentityEvent(VerifaPayload):
-    identity_id: str
-    external_ref: str | None
+    identity_id: Identifier
+    external_ref: Identifier | None
     is_sandbox: bool
 
 
@@ -119,54 +145,54 @@ class IdentityEvent(VerifaPayload):
 
 
 class CaseEvent(VerifaPayload):
-    case_id: str
-    session_id: str
-    external_ref: str | None
-    status: str
+    case_id: Identifier
+    session_id: Identifier
+    external_ref: Identifier | None
+    status: Label
     is_sandbox: bool
-    decision: str | None = None
+    decision: Label | None = None
 
 
 class CaseDecision(CaseEvent):
-    decision: str
+    decision: Label
 
 
 # Document events: standalone document processing.
 
 
 class DocumentEvent(VerifaPayload):
-    document_id: str
-    session_id: str | None = None
-    identity_id: str | None = None
-    external_ref: str | None = None
+    document_id: Identifier
+    session_id: Identifier | None = None
+    identity_id: Identifier | None = None
+    external_ref: Identifier | None = None
 
 
 class DocumentUploaded(DocumentEvent):
-    document_type: str
-    classification: str | None = None
+    document_type: Label
+    classification: Label | None = None
 
 
 class DocumentClassified(DocumentEvent):
-    classification: str
-    confidence: float
+    classification: Label
+    confidence: Score
 
 
 class DocumentExtracted(DocumentEvent):
-    extraction_id: str
-    extraction_type: str
-    status: str
+    extraction_id: Identifier
+    extraction_type: Label
+    status: Label
 
 
 class DocumentVerified(DocumentEvent):
-    checks_run: int
-    checks_passed: int
-    checks_failed: int
+    checks_run: Count
+    checks_passed: Count
+    checks_failed: Count
 
 
 class DocumentCompared(DocumentEvent):
-    reference_document_id: str
+    reference_document_id: Identifier
     is_match: bool
-    overall_score: float
+    overall_score: Score
 
 
 EVENT_MODELS: dict[str, type[VerifaPayload]] = {

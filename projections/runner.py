@@ -9,6 +9,11 @@ stops at the first error. Here the builds advance in batches, one transaction
 per batch; builds at the same position advance together, so answers that combine
 them reflect one prefix. A build that reaches the head while building is
 promoted: reads switch to it and the build it replaces is retired.
+
+A row that cannot be applied (its fold raises, its document cannot be encoded,
+the database refuses it) is set aside with a note (`unapplied.py`) and the build
+goes on: one bad entry never stops a read model. Only the store's own failures
+stop a batch, which is then tried again, later and later while they last.
 """
 
 from __future__ import annotations
@@ -18,25 +23,30 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from application.ledger import Ledger
+from application.storage.database import is_store_error, refused_for_its_data
 from application.storage.dialect import POSTGRES
+from application.storage.entry_feed import LinkChanges
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.schema import LINK_TABLES
 from domain.entries import AsOf
 from projections.models import AttentionModel
 from projections.new_entries import NewEntries
 from projections.read_model import Batch, Build, ReadModel, Row
-from projections.store import ReadModelStore
+from projections.store import EncodedRow, ReadModelStore
 from projections.subject_links import LinkIndex
+from projections.unapplied import MAX_REPORTED, Unapplied
 
 log = logging.getLogger(__name__)
 
 READ_THREADS = 4
+MAX_RETRY_SECONDS = 60.0  # while the store keeps failing, the longest wait between tries
 
 Progress = Callable[[int, int], None]  # (position reached, head)
 Computed = dict[tuple[ReadModel, str], Row | None]  # the rows of a batch, by (model, key)
+Failed = dict[tuple[ReadModel, str], Exception]  # rows of a batch that could not be computed
 
 
 class ProjectionRunner:
@@ -95,9 +105,10 @@ class ProjectionRunner:
             # and several reading threads on PostgreSQL. While following, appends come first:
             # their write-ahead log's checkpoints (SQLite), the database server's CPU.
             catching_up = len(entries) == self.batch_size
-            updates = self._updates({b: targets[b] for b in behind}, batch, as_of, catching_up)
+            builds = {b: targets[b] for b in behind}
+            updates, set_aside = self._updates(builds, batch, as_of, catching_up)
             try:
-                self.store.write(batch.last_position, updates)
+                self._write(batch, builds, updates, set_aside)
             except IntegrityError:
                 continue  # another runner got there first; its rows are as new or newer
             applied += len(entries)
@@ -144,8 +155,9 @@ class ProjectionRunner:
 
     def _updates(
         self, builds: dict[Build, ReadModel], batch: Batch, as_of: AsOf, catching_up: bool
-    ) -> dict[Build, list[Row]]:
-        """The rows of each build for the keys the batch touched, as of its last entry.
+    ) -> tuple[dict[Build, list[EncodedRow]], dict[Build, list[Unapplied]]]:
+        """The rows of each build for the keys the batch touched, as of its last entry, and
+        the rows set aside because they could not be computed or encoded.
 
         Each row is computed once a batch, however many builds need it; the attention
         models compose theirs from the others'. Rows are reads of immutable entries up to
@@ -155,56 +167,146 @@ class ProjectionRunner:
         wanted = {(model, key) for model in builds.values() if not isinstance(model, AttentionModel)
                   for key in model.touched_keys(batch)}  # fmt: skip
         wanted_in_order = sorted(wanted, key=lambda mk: (mk[0].name, mk[1]))
-        known: Computed = self._compute(wanted_in_order, as_of, catching_up)
-        updates = {}
+        known, failed = self._compute(wanted_in_order, as_of, catching_up)
+        updates: dict[Build, list[EncodedRow]] = {}
+        set_aside: dict[Build, list[Unapplied]] = {}
         with self.ledger.reading(pin_on_sqlite=catching_up) as history:
             for build, model in builds.items():
-                rows = []
+                rows, notes = [], []
                 for key in sorted(model.touched_keys(batch)):
-                    if isinstance(model, AttentionModel):
-                        row = model.compose(history, key, as_of, known)
-                    else:
-                        row = known[(model, key)]
-                    if row is not None:
-                        rows.append(row)
-                updates[build] = rows
-        return updates
+                    try:
+                        if (model, key) in failed:
+                            raise failed[(model, key)]
+                        if isinstance(model, AttentionModel):
+                            row = model.compose(history, key, as_of, known)
+                        else:
+                            row = known[(model, key)]
+                        if row is not None:
+                            rows.append(self.store.encode(row, as_of.position))
+                    except Exception as error:
+                        if is_store_error(error):
+                            raise
+                        notes.append(_note(model, key, batch, error))
+                updates[build], set_aside[build] = rows, notes
+        return updates, set_aside
 
     def _compute(
         self, wanted: list[tuple[ReadModel, str]], as_of: AsOf, catching_up: bool
-    ) -> Computed:
-        def compute(chunk: list[tuple[ReadModel, str]]) -> Computed:
+    ) -> tuple[Computed, Failed]:
+        def compute(chunk: list[tuple[ReadModel, str]]) -> tuple[Computed, Failed]:
+            known: Computed = {}
+            failed: Failed = {}
             with self.ledger.reading(pin_on_sqlite=catching_up) as history:
-                return {(m, key): m.compute(history, key, as_of) for m, key in chunk}
+                for m, key in chunk:
+                    try:
+                        known[(m, key)] = m.compute(history, key, as_of)
+                    except Exception as error:
+                        if is_store_error(error):
+                            raise
+                        failed[(m, key)] = error
+            return known, failed
 
         threads = self.read_threads if catching_up and len(wanted) > 1 else 1
         if threads == 1:
             return compute(wanted)
         chunks = [wanted[i::threads] for i in range(threads)]
+        known: Computed = {}
+        failed: Failed = {}
         with ThreadPoolExecutor(threads, thread_name_prefix="projection-read") as pool:
-            return {k: row for rows in pool.map(compute, chunks) for k, row in rows.items()}
+            for rows, errors in pool.map(compute, chunks):
+                known.update(rows)
+                failed.update(errors)
+        return known, failed
+
+    def _write(
+        self,
+        batch: Batch,
+        builds: dict[Build, ReadModel],
+        updates: dict[Build, list[EncodedRow]],
+        set_aside: dict[Build, list[Unapplied]],
+    ) -> None:
+        """Write the batch's rows; if the database refuses one, write them one by one and set
+        aside those it refuses."""
+        try:
+            self.store.write(batch.last_position, updates, set_aside)
+        except PersistenceError as error:
+            if isinstance(error, IntegrityError) or not refused_for_its_data(error):
+                raise
+
+            def refused(build: Build, key: str, error: Exception) -> Unapplied:
+                return _note(builds[build], key, batch, error)
+
+            self.store.write(batch.last_position, updates, set_aside, refused=refused)
 
     def states(self) -> list[dict[str, object]]:
-        """Every build: name, version, generation, position, lag to the head, and state."""
+        """Every build: name, version, generation, position, lag to the head, state, and the
+        rows it set aside (how many, and the first few)."""
         states = []
         with self.ledger.reading() as history:
             for build in self.store.builds():
                 position = self.position(build)
+                count, first = self.store.unapplied(build, MAX_REPORTED)
                 states.append({
                     "name": build.name, "version": build.version, "generation": build.generation,
                     "position": position, "lag": history.feed.count_after(position),
-                    "state": build.state,
+                    "state": build.state, "unapplied": count,
+                    "unapplied_rows": [u.as_dict() for u in first],
                 })  # fmt: skip
         return states
 
+    def retry_unapplied(self, build: Build) -> tuple[int, int]:
+        """Compute the build's set-aside rows again, as of its position: those that now apply
+        are written and their notes go. Returns (applied, still set aside)."""
+        model = next(m for b, m in self.targets().items() if b == build)
+        position = self.store.position(build)
+        _, notes = self.store.unapplied(build)
+        if not notes:
+            return 0, 0
+        as_of = AsOf(position, None)
+        rows, still = [], []
+        with self.ledger.reading() as history:
+            for note in notes:
+                try:
+                    row = model.compute(history, note.key, as_of)
+                    if row is not None:
+                        rows.append(self.store.encode(row, position))
+                except Exception as error:
+                    if is_store_error(error):
+                        raise
+                    still.append(Unapplied.of(note.key, position, list(note.entries), error))
+        self.store.rewrite(build, rows, still, {n.key for n in notes})
+        return len(notes) - len(still), len(still)
+
     def run(self, stop: threading.Event) -> None:
-        """Follow the ledger until `stop` is set; errors are logged and retried, never fatal."""
+        """Follow the ledger until `stop` is set. A failing store is retried, never fatal:
+        after 1 s, then ever longer up to a minute while it keeps failing the same way, each
+        new failure logged once."""
+        failures, last_error = 0, ""
         with NewEntries(self.ledger) as new_entries:
             while not stop.is_set():
                 try:
                     if self.catch_up():
                         stop.wait(self.gather_seconds)
-                except Exception:  # keep following: a transient database error must not stop reads
-                    log.exception("projection update failed; retrying")
-                    stop.wait(1.0)
+                    failures, last_error = 0, ""
+                except Exception as error:  # keep following: the store may come back
+                    failures += 1
+                    delay = min(MAX_RETRY_SECONDS, 2.0 ** (failures - 1))
+                    if str(error) != last_error:
+                        log.exception("projection update failed; retrying in %.0f s", delay)
+                    else:
+                        log.warning("projection update failed again (%s); retrying in %.0f s",
+                                    type(error).__name__, delay)  # fmt: skip
+                    last_error = str(error)
+                    stop.wait(delay)
+                    continue
                 new_entries.wait(stop)
+
+
+def _note(model: ReadModel, key: str, batch: Batch, error: Exception) -> Unapplied:
+    """The note of a row set aside: the entries of the batch that touched it, and why."""
+    alone = LinkChanges([], [], [])  # an entry's own keys; a key touched by links names none
+    touching = [e.position for e in batch.entries
+                if key in model.touched_keys(Batch([e], alone))][:10]  # fmt: skip
+    log.error("%s: row %.200r set aside as of position %d: %s",
+              model.name, key, batch.last_position, error)  # fmt: skip
+    return Unapplied.of(key, batch.last_position, touching, error)

@@ -1,7 +1,8 @@
 """Where read models live: their builds' tables, the catalog of builds, and tracking.
 
 Rows and tracking positions are written in one transaction and read in one, so
-an answer's `as_of` is always the prefix its rows reflect. The store is mixed
+an answer's `as_of` is always the prefix its rows reflect; so are the notes of
+rows set aside (`unapplied.py`). The store is mixed
 into the library's tracking recorder of each database (the two classes below),
 whose tracking it writes and reads in its own units of work, through two private
 methods of the library pinned by `tests/test_library_seams.py`.
@@ -10,7 +11,7 @@ methods of the library pinned by `tests/test_library_seams.py`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,11 @@ from application.storage.database import Database
 from application.storage.dialect import POSTGRES, Dialect
 from application.storage.unit_of_work import UnitOfWork
 from projections.read_model import Build, ReadModel, Row, Selection
+from projections.unapplied import TABLE as UNAPPLIED_TABLE
+from projections.unapplied import Unapplied, UnappliedNotes
+
+EncodedRow = tuple[str, str | None, str | None, int, int, str]  # a row's columns, in order
+Refused = Callable[[Build, str, Exception], Unapplied]  # the note for a row the store refused
 
 CATALOG_TABLE = """CREATE TABLE IF NOT EXISTS read_model_builds (
     name TEXT NOT NULL, version INTEGER NOT NULL, generation INTEGER NOT NULL,
@@ -32,6 +38,7 @@ CATALOG_TABLE = """CREATE TABLE IF NOT EXISTS read_model_builds (
 class ReadModelStore:
     database: Database
     sql: Dialect
+    notes = UnappliedNotes()
 
     if TYPE_CHECKING:  # provided by the library's tracking recorder it is mixed into
 
@@ -52,6 +59,7 @@ class ReadModelStore:
         """Make sure every model's current version has a build, starting one where it has not."""
         with self.database.writing() as uow:
             uow.execute(CATALOG_TABLE)
+            uow.execute(UNAPPLIED_TABLE)
         for model in models:
             if not any(b.builds(model) and b.state != "retired" for b in self.builds(model.name)):
                 self.start_build(model)
@@ -123,6 +131,7 @@ class ReadModelStore:
         with self.database.writing() as uow:
             for table in tables or [build.table]:
                 uow.execute(f"DROP TABLE IF EXISTS {table}")
+            self.notes.forget_build(uow, build.label)
             uow.execute("DELETE FROM read_model_builds WHERE name=? AND version=?"
                         " AND generation=? AND state='retired'",
                         (build.name, build.version, build.generation))  # fmt: skip
@@ -148,29 +157,70 @@ class ReadModelStore:
         """Record, in `uow`'s transaction, that the build has reached `position`."""
         self._insert_tracking(uow.cursor, Tracking(build.label, position))
 
-    def write(self, position: int, updates: Mapping[Build, Iterable[Row]]) -> None:
-        """Store the builds' rows and their new tracking position together, or nothing.
+    @staticmethod
+    def encode(row: Row, position: int) -> EncodedRow:
+        """A row's columns as stored (its document as JSON); raises if it cannot be encoded."""
+        return (row.key, row.subject, row.status, int(row.flagged), position, json.dumps(row.doc))
 
-        The rows are encoded before the transaction begins: it holds the database's write
-        lock (on SQLite, the appends' too), so it does nothing but write.
+    def write(
+        self,
+        position: int,
+        updates: Mapping[Build, list[EncodedRow]],
+        set_aside: Mapping[Build, list[Unapplied]],
+        *,
+        refused: Refused | None = None,
+    ) -> None:
+        """Store the builds' rows, the notes of rows set aside, and their new tracking position
+        together, or nothing. The rows come encoded: the transaction holds the database's
+        write lock (on SQLite, the appends' too), so it does nothing but write.
+
+        With `refused`, each row is written in a savepoint of its own, and one the database
+        refuses is set aside with the note `refused` makes of it: the rest still apply.
         """
-        encoded = {
-            build: [
-                (row.key, row.subject, row.status, int(row.flagged), position, json.dumps(row.doc))
-                for row in rows
-            ]
-            for build, rows in updates.items()
-        }
         with self.database.writing() as uow:
-            for build, values in encoded.items():
+            for build, rows in updates.items():
                 upsert = (
                     f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE"
                     " SET subject=excluded.subject, status=excluded.status,"
                     " flagged=excluded.flagged, position=excluded.position, doc=excluded.doc"
                 )
-                if values:
-                    uow.execute_many(upsert, values)
+                notes = list(set_aside.get(build, []))
+                if refused is None:
+                    if rows:
+                        uow.execute_many(upsert, rows)
+                    written = rows
+                else:
+                    written = []
+                    for row in rows:
+                        try:
+                            uow.execute("SAVEPOINT row_write")
+                            uow.execute(upsert, row)
+                            uow.execute("RELEASE SAVEPOINT row_write")
+                            written.append(row)
+                        except Exception as error:
+                            uow.execute("ROLLBACK TO SAVEPOINT row_write")
+                            notes.append(refused(build, row[0], error))
+                self.notes.clear(uow, build.label, {row[0] for row in written})
+                self.notes.note(uow, build.label, notes)
                 self.track(uow, build, position)
+
+    def rewrite(
+        self, build: Build, rows: list[EncodedRow], still: list[Unapplied], retried: set[str]
+    ) -> None:
+        """After a retry of the build's set-aside rows: the rows that now apply, and the notes
+        of those still set aside (the build's position stays where it is)."""
+        with self.database.writing() as uow:
+            for row in rows:
+                uow.execute(f"DELETE FROM {build.table} WHERE key=?", (row[0],))
+                uow.execute(f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?)", row)
+            self.notes.clear(uow, build.label, retried)
+            self.notes.note(uow, build.label, still)
+
+    def unapplied(self, build: Build, limit: int | None = None) -> tuple[int, list[Unapplied]]:
+        """How many rows of the build are set aside, and the first `limit` of them."""
+        with self.database.reading() as uow:
+            return (self.notes.count(uow, build.label),
+                    self.notes.listed(uow, build.label, limit))  # fmt: skip
 
     def get(self, build: Build, key: str) -> tuple[int, Doc | None]:
         """The build's position and its document for `key`, read together."""

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 
 from application.ledger import Ledger
 from application.privacy.keyring import parse_master_key
-from application.recording.outcomes import Duplicate, Recorded
+from application.recording.outcomes import Duplicate, Outcome, Recorded
 from application.recording.stream_cache import StreamCache
 from application.storage.stream_loading import StreamLoading
 from application.webhook_authentication.signature import WebhookSecret, signed_headers
@@ -90,6 +90,12 @@ def deliver_all(ledger: Ledger, history: list[Payload]) -> list[Recorded | Dupli
     outcomes = [ledger.ingest(json.dumps(p).encode(), None) for p in history]
     assert all(isinstance(o, Recorded | Duplicate) for o in outcomes), outcomes
     return outcomes  # type: ignore[return-value]
+
+
+def position_of(outcome: Outcome) -> int:
+    """Where a delivery that must have been recorded (or was already) is in the ledger."""
+    assert isinstance(outcome, Recorded | Duplicate), outcome
+    return outcome.position
 
 
 def all_entries(ledger: Ledger) -> list[LedgerEntry]:

@@ -16,7 +16,14 @@ from application.recording.group_commit import GroupCommitter, Retry
 from application.recording.outcomes import Duplicate, LedgerBusy, Recorded
 from domain.entries import StreamKey
 from tests.databases import NewDatabase
-from tests.helpers import MASTER_KEY, all_entries, session_event, stale_loads, wait_until
+from tests.helpers import (
+    MASTER_KEY,
+    all_entries,
+    position_of,
+    session_event,
+    stale_loads,
+    wait_until,
+)
 
 
 def test_concurrent_submissions_are_committed_in_batches_and_each_gets_its_own_result() -> None:
@@ -73,7 +80,7 @@ def test_a_backfill_keeps_the_order_of_its_deliveries_and_answers_duplicates(
     results = ledger.record_all(batch)
     assert isinstance(first, Recorded)
     assert results[2] == Duplicate(first.position)  # recorded before the batch
-    assert results[4] == Duplicate(results[0].position)  # a key repeated within the batch
+    assert results[4] == Duplicate(position_of(results[0]))  # a key repeated within the batch
     recorded = [r.position for r in results if isinstance(r, Recorded)]
     assert recorded == sorted(recorded) and len(recorded) == 3
     entries = all_entries(ledger)
@@ -86,10 +93,10 @@ def test_deliveries_from_many_threads_are_each_recorded_once(ledger: Ledger) -> 
         results = list(pool.map(ledger.record, deliveries))
     recorded = {r.position for r in results if isinstance(r, Recorded)}
     assert len(recorded) == 120
-    originals = {d.idempotency_key: r.position
+    originals = {d.idempotency_key: position_of(r)
                  for d, r in zip(deliveries[:120], results[:120], strict=True)}  # fmt: skip
     for d, r in zip(deliveries[120:], results[120:], strict=True):
-        assert r.position == originals[d.idempotency_key]
+        assert position_of(r) == originals[d.idempotency_key]
     assert ledger.chain.verify().ok
 
 
@@ -211,7 +218,7 @@ def test_a_batch_that_conflicts_with_another_process_is_retried_delivery_by_deli
     this, other = (Ledger.open(url, master_key=MASTER_KEY) for _ in range(2))
     shared = StreamKey("applicant", "shared")
     try:
-        seen = this.record(delivery(1, ref="shared")).position
+        seen = position_of(this.record(delivery(1, ref="shared")))
         other.record(delivery(2, ref="shared"))  # another process appends to the stream
         stale = stale_loads(monkeypatch, shared, seen, times=conflicts)
         batch = [delivery(3, ref="shared"), delivery(4, ref="elsewhere"), delivery(1, "k1")]
@@ -233,7 +240,7 @@ def test_a_batch_that_conflicts_with_another_process_is_retried_delivery_by_deli
 def test_a_delivery_whose_stream_keeps_changing_is_answered_busy(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen = ledger.record(delivery(1, ref="busy")).position
+    seen = position_of(ledger.record(delivery(1, ref="busy")))
     ledger.record(delivery(2, ref="busy"))
     stale_loads(monkeypatch, StreamKey("applicant", "busy"), seen, times=1_000_000)
     monkeypatch.setattr(ledger._committer, "_retry_for", 0.3)

@@ -24,6 +24,7 @@ from tests.helpers import (
     MASTER_KEY_TEXT,
     LedgerClient,
     all_entries,
+    position_of,
     seed_examples,
     stale_loads,
     wait_until,
@@ -339,7 +340,7 @@ def test_a_batch_retried_after_a_conflict_seals_with_keys_that_were_kept(
     [outcome] = ledger.record_all([read_delivery(json.dumps(payload).encode(), None)])
     assert conflicts == [1]
     [*_, entry] = ledger.disclose(all_entries(ledger))
-    assert entry.position == outcome.position
+    assert entry.position == position_of(outcome)
     assert entry.payload["result"]["extracted_data"]["first_name"] == marks[0]
 
 

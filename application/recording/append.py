@@ -11,11 +11,13 @@ to it: what follows is planned once its keys are destroyed.
 If another process wrote to one of the unit's streams or keys first, the
 database refuses the insert (optimistic concurrency) and nothing of the unit is
 kept; so too if another process erased a scope the unit sealed personal data
-under, between its planning and its insert. Each delivery is then tried alone,
-with its stream read afresh. One that conflicts yet again is answered `Retry`
-(the group committer puts it in a later batch); one the database refuses for
-its own data gets its error alone. Nothing here ever waits for contention to
-pass: every other delivery of the process would wait behind it.
+under, between its planning and its insert, or if one delivery's own data could
+not be stored. Each delivery is then tried alone, with its stream read afresh.
+One that conflicts yet again is answered `Retry` (the group committer puts it in
+a later batch); one the database refuses for its own data is `Unstorable` (the
+ledger quarantines it); either way the rest of the batch is recorded. Only when
+the store itself fails is nothing kept. Nothing here ever waits for contention
+to pass: every other delivery of the process would wait behind it.
 """
 
 from __future__ import annotations
@@ -25,27 +27,32 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from application.privacy.sealing import Sealer
 from application.recording.delivery import Delivery
 from application.recording.group_commit import Retry
 from application.recording.ledger_index import LedgerIndex
-from application.recording.outcomes import Duplicate, LedgerBusy, Recorded
+from application.recording.outcomes import Duplicate, LedgerBusy, Recorded, Unstorable
 from application.recording.plan import AppendPlan, Planner
 from application.recording.stream_cache import StreamCache
-from application.storage.database import Database, lost_to_another_writer
+from application.storage.database import (
+    Database,
+    lost_to_another_writer,
+    refused_for_its_data,
+)
 from application.storage.positions import Positions
 from application.storage.stream_loading import StreamLoading
 from domain.aggregates import LedgerStream
 from domain.personal_data import erasure_requested
 
-Appended = Recorded | Duplicate | Retry | Exception  # one delivery's answer
+Appended = Recorded | Duplicate | Unstorable  # what appending did with a delivery
+Answer = Appended | Retry | Exception  # a delivery's answer from its batch
 
 
 class Conflict(Exception):
-    """The database refused the unit's writes, and nothing of it was kept: another writer got
-    there first, or (to be found out) one delivery's own data could not be stored."""
+    """Nothing of the unit was kept: another writer got there first, or (to be found out
+    by trying each alone) one delivery's own data could not be stored."""
 
     def __init__(
         self, error: Exception, planned: Mapping[UUID, int | None], *, raced: bool = False
@@ -72,10 +79,10 @@ class Appender:
         self.index = index
         self.streams = streams
 
-    def append(self, deliveries: Sequence[Delivery]) -> list[Appended]:
+    def append(self, deliveries: Sequence[Delivery]) -> list[Answer]:
         """Each delivery's answer, in order: each unit in one transaction, else each alone.
         Called by one thread at a time (the group committer's)."""
-        answers: list[Appended] = []
+        answers: list[Answer] = []
         for unit in _units(deliveries):
             try:
                 answers += self._commit(unit)
@@ -83,8 +90,8 @@ class Appender:
                 answers += self._each_alone(unit)
         return answers
 
-    def _each_alone(self, unit: Sequence[Delivery]) -> list[Appended]:
-        answers: list[Appended] = []
+    def _each_alone(self, unit: Sequence[Delivery]) -> list[Answer]:
+        answers: list[Answer] = []
         for n, delivery in enumerate(unit):
             try:
                 answers.append(self._alone(delivery))
@@ -92,14 +99,14 @@ class Appender:
                 return answers + [error] * (len(unit) - n)
         return answers
 
-    def _alone(self, delivery: Delivery) -> Appended:
+    def _alone(self, delivery: Delivery) -> Answer:
         try:
             [appended] = self._commit([delivery])
         except Conflict as conflict:
             return self._after_conflict(delivery, conflict)
         return appended
 
-    def _after_conflict(self, delivery: Delivery, conflict: Conflict) -> Appended:
+    def _after_conflict(self, delivery: Delivery, conflict: Conflict) -> Answer:
         """Why a lone delivery was refused: it is now recorded (by another writer), or its
         stream moved on (retry it later), or else its own data cannot be stored."""
         with self.database.reading() as uow:
@@ -111,6 +118,8 @@ class Appender:
             key = delivery.idempotency_key
             return Retry(LedgerBusy(f"could not record {key!r}: its stream kept changing"
                                     " (too much contention); deliver it again"))  # fmt: skip
+        if refused_for_its_data(conflict.error):
+            return Unstorable(f"the store refused it: {_first_line(conflict.error)}")
         return conflict.error
 
     def _commit(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate | Exception]:
@@ -130,12 +139,21 @@ class Appender:
                 self.index.write(uow, recordings, plan.new)
         except IntegrityError as error:
             raise Conflict(error, planned) from error
-        except OperationalError as error:
-            if not lost_to_another_writer(error):
-                raise
-            raise Conflict(error, planned, raced=True) from error
+        except PersistenceError as error:
+            if lost_to_another_writer(error):
+                raise Conflict(error, planned, raced=True) from error
+            if refused_for_its_data(error):
+                raise Conflict(error, planned) from error
+            raise  # the store failed: nothing of the batch can be recorded now
+        except Exception as error:  # this code cannot append one of them: found out alone
+            raise Conflict(error, planned) from error
         self.streams.keep(streams.values())
         return plan.outcomes([r.notification.id for r in recordings])
+
+
+def _first_line(error: Exception) -> str:
+    cause = error.__cause__ or error
+    return str(cause).strip().split("\n", 1)[0][:500]
 
 
 def _units(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:

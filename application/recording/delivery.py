@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from domain.bounds import MAX_IDENTIFIER_LENGTH
 from domain.payloads import ValidationError, validate_payload
 
 
@@ -124,4 +125,7 @@ def read_delivery(body: bytes, webhook_id: str | None) -> Delivery:
         raise NotRecordable(
             "no idempotency key", [{"msg": "no idempotency_key in the body and no webhook-id"}]
         )
+    if webhook_id is not None and len(webhook_id) > MAX_IDENTIFIER_LENGTH:
+        limit = f"the webhook-id header has at most {MAX_IDENTIFIER_LENGTH} characters"
+        raise NotRecordable("webhook-id too long", [{"msg": f"{limit}, got {len(webhook_id)}"}])
     return Delivery(text, payload, key, webhook_id)

@@ -33,6 +33,14 @@ class Quarantined:
 Outcome = Recorded | Duplicate | Quarantined
 
 
+@dataclass(frozen=True)
+class Unstorable:
+    """The database refused the delivery for its own data; nothing of it was stored, and
+    trying again could never store it. The ledger quarantines it with `reason`."""
+
+    reason: str
+
+
 class LedgerBusy(Exception):
     """Appends kept conflicting with other writers; the delivery was not recorded and should
     be delivered again (the API answers 503)."""
