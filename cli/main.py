@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command("status", projections.status, "each build's position, lag and state", read_models)
     command("run", projections.run, "keep the read models up to date here", read_models)
-    command("retry", projections.retry, "apply the rows a read model set aside", read_models
-            ).add_argument("name", nargs="?", help="read model name (default: every one)")  # fmt: skip
+    retry = command("retry", projections.retry, "apply the rows read models set aside", read_models)
+    retry.add_argument("name", nargs="?", help="read model name (default: every one)")
     for name, handler, text in (
         ("rebuild", projections.rebuild, "rebuild a read model from position 0"),
         ("diff", projections.diff, "compare a read model's newest build with the previous"),

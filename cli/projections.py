@@ -39,8 +39,10 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
             print_table(columns, [[s[c] for c in columns] for s in states])
             for s in states:
                 for row in s["unapplied_rows"]:  # type: ignore[attr-defined]
-                    print(f"{s['name']}: row {row['key']!r} set aside as of position"
-                          f" {row['position']} (entries {row['entries']}): {row['error']}")  # fmt: skip
+                    print(
+                        f"{s['name']}: row {row['key']!r} set aside as of position"
+                        f" {row['position']} (entries {row['entries']}): {row['error']}"
+                    )
 
 
 def retry(settings: Settings, args: argparse.Namespace) -> None:

@@ -13,7 +13,15 @@ from uuid import UUID
 
 from domain.entries import StreamKey, text_field
 
-__all__ = ["LinkBook", "LinkRules", "learn_links", "route"]
+__all__ = [
+    "LinkBook",
+    "LinkRules",
+    "is_anonymous",
+    "learn_links",
+    "named_subject",
+    "route",
+    "subject_of_ref",
+]
 
 # The id field of each family's own aggregate.
 _FAMILY_STREAMS: dict[str, tuple[str, str]] = {
@@ -23,9 +31,40 @@ _FAMILY_STREAMS: dict[str, tuple[str, str]] = {
 }
 
 
-def _applicant_key(payload: Mapping[str, Any], id_field: str) -> str | None:
-    """`external_ref`, else `session:<id>` / `identity:<id>` for deliveries without one."""
+# The keys of applicants that named no `external_ref`: anonymous subjects (`session:<id>`).
+ANONYMOUS_PREFIXES = ("session:", "identity:")
+ESCAPED_PREFIX = "external_ref:"
+_OWN_EVENTS = "ledger."  # the ledger's own requests name a subject by its key
+
+
+def subject_of_ref(ref: str) -> str:
+    """The subject an `external_ref` names: the reference itself, unless it reads like a key
+    the ledger generates (or one it escaped); that one is `external_ref:<ref>`, so that a
+    real reference and a generated key never name the same subject."""
+    if ref.startswith((*ANONYMOUS_PREFIXES, ESCAPED_PREFIX)):
+        return ESCAPED_PREFIX + ref
+    return ref
+
+
+def is_anonymous(subject: str) -> bool:
+    """Whether a subject key is a generated one: an applicant known by a session or identity."""
+    return subject.startswith(ANONYMOUS_PREFIXES)
+
+
+def named_subject(payload: Mapping[str, Any]) -> str | None:
+    """The subject a payload names through its `external_ref`, if it names one."""
     ref = text_field(payload, "external_ref")
+    if ref is None:
+        return None
+    event = payload.get("event")
+    own = isinstance(event, str) and event.startswith(_OWN_EVENTS)
+    return ref if own else subject_of_ref(ref)
+
+
+def _applicant_key(payload: Mapping[str, Any], id_field: str) -> str | None:
+    """The subject of `external_ref`, else `session:<id>` / `identity:<id>` for deliveries
+    without one."""
+    ref = named_subject(payload)
     if ref:
         return ref
     other = text_field(payload, id_field)
@@ -46,7 +85,7 @@ def route(payload: Mapping[str, Any]) -> StreamKey:
         key = text_field(payload, id_field)
         if key:
             return StreamKey(stream_type, key)  # type: ignore[arg-type]
-    ref = text_field(payload, "external_ref")
+    ref = named_subject(payload)
     if ref:
         return StreamKey("applicant", ref)
     session_id = text_field(payload, "session_id")
@@ -81,7 +120,7 @@ LinkRules = Callable[[LinkBook, StreamKey, Mapping[str, Any]], None]
 def learn_links(book: LinkBook, stream: StreamKey, payload: Mapping[str, Any]) -> None:
     """Record the links one delivery reveals.
 
-    - A payload's own `external_ref` links its stream to that subject.
+    - A payload's own `external_ref` links its stream to that subject (`subject_of_ref`).
     - A payload with both `session_id` and `external_ref` ties the session to that
       subject (the first tie counts), which links every stream that mentioned
       the session and had no subject yet, earlier events included.
@@ -89,11 +128,13 @@ def learn_links(book: LinkBook, stream: StreamKey, payload: Mapping[str, Any]) -
     - `identity_id` is an attribute, noted per subject to spot shared identities.
     A stream belongs to one subject: the first link it gets.
     """
-    ref = text_field(payload, "external_ref")
+    ref = named_subject(payload)
     session_id = text_field(payload, "session_id")
     identity_id = text_field(payload, "identity_id")
     if session_id:
         book.note_mention(stream.id, session_id)
+    if ref and is_anonymous(ref):  # the ledger's own request about an anonymous applicant
+        return
     if ref:
         _link(book, stream.id, ref)
         if session_id and book.subject_of_session(session_id) is None:

@@ -20,10 +20,12 @@ class SubjectStatusModel(ReadModel):
     kind = "subject"
 
     def touched_keys(self, batch: Batch) -> set[str]:
-        """Subjects with new entries, new links, or a newly shared identity."""
+        """Subjects with new entries, new links, or a newly shared identity, and anonymous
+        subjects whose streams a link took."""
         keys = {entry.subject for entry in batch.entries if entry.subject}
         keys.update(subject for _, subject in batch.links.stream_subjects)
         keys.update(batch.links.identity_subjects)
+        keys.update(batch.links.left_anonymous)
         return keys
 
     def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:

@@ -35,7 +35,7 @@ from domain.entries import AsOf
 from projections.models import AttentionModel
 from projections.new_entries import NewEntries
 from projections.read_model import Batch, Build, ReadModel, Row
-from projections.store import EncodedRow, ReadModelStore
+from projections.store import BuildUpdate, ReadModelStore
 from projections.subject_links import LinkIndex
 from projections.unapplied import MAX_REPORTED, Unapplied
 
@@ -106,9 +106,9 @@ class ProjectionRunner:
             # their write-ahead log's checkpoints (SQLite), the database server's CPU.
             catching_up = len(entries) == self.batch_size
             builds = {b: targets[b] for b in behind}
-            updates, set_aside = self._updates(builds, batch, as_of, catching_up)
+            updates = self._updates(builds, batch, as_of, catching_up)
             try:
-                self._write(batch, builds, updates, set_aside)
+                self._write(batch, builds, updates)
             except IntegrityError:
                 continue  # another runner got there first; its rows are as new or newer
             applied += len(entries)
@@ -155,9 +155,9 @@ class ProjectionRunner:
 
     def _updates(
         self, builds: dict[Build, ReadModel], batch: Batch, as_of: AsOf, catching_up: bool
-    ) -> tuple[dict[Build, list[EncodedRow]], dict[Build, list[Unapplied]]]:
-        """The rows of each build for the keys the batch touched, as of its last entry, and
-        the rows set aside because they could not be computed or encoded.
+    ) -> dict[Build, BuildUpdate]:
+        """The rows of each build for the keys the batch touched, as of its last entry: to
+        write, gone, or set aside because they could not be computed or encoded.
 
         Each row is computed once a batch, however many builds need it; the attention
         models compose theirs from the others'. Rows are reads of immutable entries up to
@@ -168,11 +168,10 @@ class ProjectionRunner:
                   for key in model.touched_keys(batch)}  # fmt: skip
         wanted_in_order = sorted(wanted, key=lambda mk: (mk[0].name, mk[1]))
         known, failed = self._compute(wanted_in_order, as_of, catching_up)
-        updates: dict[Build, list[EncodedRow]] = {}
-        set_aside: dict[Build, list[Unapplied]] = {}
+        updates: dict[Build, BuildUpdate] = {}
         with self.ledger.reading(pin_on_sqlite=catching_up) as history:
             for build, model in builds.items():
-                rows, notes = [], []
+                update = updates[build] = BuildUpdate()
                 for key in sorted(model.touched_keys(batch)):
                     try:
                         if (model, key) in failed:
@@ -181,14 +180,15 @@ class ProjectionRunner:
                             row = model.compose(history, key, as_of, known)
                         else:
                             row = known[(model, key)]
-                        if row is not None:
-                            rows.append(self.store.encode(row, as_of.position))
+                        if row is None:
+                            update.gone.append(key)
+                        else:
+                            update.rows.append(self.store.encode(row, as_of.position))
                     except Exception as error:
                         if is_store_error(error):
                             raise
-                        notes.append(_note(model, key, batch, error))
-                updates[build], set_aside[build] = rows, notes
-        return updates, set_aside
+                        update.set_aside.append(_note(model, key, batch, error))
+        return updates
 
     def _compute(
         self, wanted: list[tuple[ReadModel, str]], as_of: AsOf, catching_up: bool
@@ -219,16 +219,12 @@ class ProjectionRunner:
         return known, failed
 
     def _write(
-        self,
-        batch: Batch,
-        builds: dict[Build, ReadModel],
-        updates: dict[Build, list[EncodedRow]],
-        set_aside: dict[Build, list[Unapplied]],
+        self, batch: Batch, builds: dict[Build, ReadModel], updates: dict[Build, BuildUpdate]
     ) -> None:
         """Write the batch's rows; if the database refuses one, write them one by one and set
         aside those it refuses."""
         try:
-            self.store.write(batch.last_position, updates, set_aside)
+            self.store.write(batch.last_position, updates)
         except PersistenceError as error:
             if isinstance(error, IntegrityError) or not refused_for_its_data(error):
                 raise
@@ -236,7 +232,7 @@ class ProjectionRunner:
             def refused(build: Build, key: str, error: Exception) -> Unapplied:
                 return _note(builds[build], key, batch, error)
 
-            self.store.write(batch.last_position, updates, set_aside, refused=refused)
+            self.store.write(batch.last_position, updates, refused=refused)
 
     def states(self) -> list[dict[str, object]]:
         """Every build: name, version, generation, position, lag to the head, state, and the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Tracking
@@ -29,6 +30,17 @@ from projections.unapplied import Unapplied, UnappliedNotes
 
 EncodedRow = tuple[str, str | None, str | None, int, int, str]  # a row's columns, in order
 Refused = Callable[[Build, str, Exception], Unapplied]  # the note for a row the store refused
+
+
+@dataclass
+class BuildUpdate:
+    """What one batch changes in a build: rows written, rows gone (the ledger no longer shows
+    them as of the batch, e.g. an anonymous subject whose streams a link took), rows set aside."""
+
+    rows: list[EncodedRow] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    set_aside: list[Unapplied] = field(default_factory=list)
+
 
 CATALOG_TABLE = """CREATE TABLE IF NOT EXISTS read_model_builds (
     name TEXT NOT NULL, version INTEGER NOT NULL, generation INTEGER NOT NULL,
@@ -165,33 +177,32 @@ class ReadModelStore:
     def write(
         self,
         position: int,
-        updates: Mapping[Build, list[EncodedRow]],
-        set_aside: Mapping[Build, list[Unapplied]],
+        updates: Mapping[Build, BuildUpdate],
         *,
         refused: Refused | None = None,
     ) -> None:
-        """Store the builds' rows, the notes of rows set aside, and their new tracking position
-        together, or nothing. The rows come encoded: the transaction holds the database's
-        write lock (on SQLite, the appends' too), so it does nothing but write.
+        """Store the builds' updates and their new tracking position together, or nothing. The
+        rows come encoded: the transaction holds the database's write lock (on SQLite, the
+        appends' too), so it does nothing but write.
 
         With `refused`, each row is written in a savepoint of its own, and one the database
         refuses is set aside with the note `refused` makes of it: the rest still apply.
         """
         with self.database.writing() as uow:
-            for build, rows in updates.items():
+            for build, update in updates.items():
                 upsert = (
                     f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?) ON CONFLICT (key) DO UPDATE"
                     " SET subject=excluded.subject, status=excluded.status,"
                     " flagged=excluded.flagged, position=excluded.position, doc=excluded.doc"
                 )
-                notes = list(set_aside.get(build, []))
+                notes = list(update.set_aside)
                 if refused is None:
-                    if rows:
-                        uow.execute_many(upsert, rows)
-                    written = rows
+                    if update.rows:
+                        uow.execute_many(upsert, update.rows)
+                    written = update.rows
                 else:
                     written = []
-                    for row in rows:
+                    for row in update.rows:
                         try:
                             uow.execute("SAVEPOINT row_write")
                             uow.execute(upsert, row)
@@ -200,7 +211,10 @@ class ReadModelStore:
                         except Exception as error:
                             uow.execute("ROLLBACK TO SAVEPOINT row_write")
                             notes.append(refused(build, row[0], error))
-                self.notes.clear(uow, build.label, {row[0] for row in written})
+                for key in update.gone:
+                    uow.execute(f"DELETE FROM {build.table} WHERE key=?", (key,))
+                applied = {row[0] for row in written} | set(update.gone)
+                self.notes.clear(uow, build.label, applied)
                 self.notes.note(uow, build.label, notes)
                 self.track(uow, build, position)
 

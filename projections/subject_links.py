@@ -42,7 +42,7 @@ class SubjectLinks:
     """The rules of one version of the links index: the domain's `learn_links`."""
 
     name = "subject_links"
-    version = 1
+    version = 2  # 2: an external_ref that reads like a generated key is escaped (DESIGN §5.1)
 
     def learn(self, book: LinkBook, stream: StreamKey, payload: Mapping[str, Any]) -> None:
         learn_links(book, stream, payload)

@@ -6,10 +6,9 @@ model does not guess: the field is either left out of the expectation or allowed
 several values (`OneOf`, `Between`), so that only what the document specifies is
 compared.
 
-Subjects here are external_refs only. DESIGN §5.1 also makes an anonymous applicant
-(`session:<id>`, `identity:<id>`) a subject of its own until a tie links it, but the
-product does not serve those yet (a later issue); their streams are still modelled,
-because a later tie links them to an external_ref.
+Subjects are external_refs (escaped as `external_ref:<ref>` when one reads like a
+generated key) and anonymous applicants, `session:<id>` and `identity:<id>`: the
+streams that named them and no subject has taken yet (§5.1).
 """
 
 from __future__ import annotations
@@ -97,11 +96,19 @@ def number(payload: Payload, name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+GENERATED_PREFIXES: Final = ("session:", "identity:", "external_ref:")
+
+
+def subject_named(ref: str) -> str:
+    """§5.1: a real reference never names the subject of a generated key."""
+    return f"external_ref:{ref}" if ref.startswith(GENERATED_PREFIXES) else ref
+
+
 def _applicant(payload: Payload, anonymous_by: str) -> Stream:
     """§5.1: the applicant of `external_ref`, else `session:<id>` / `identity:<id>`."""
     ref = text(payload, "external_ref")
     if ref is not None:
-        return ("applicant", ref)
+        return ("applicant", subject_named(ref))
     prefix = anonymous_by.removesuffix("_id")
     return ("applicant", f"{prefix}:{text(payload, anonymous_by)}")
 
@@ -374,6 +381,7 @@ class ReferenceLedger:
         entry = Entry(position, route(payload), payload)
         self.entries.append(entry)
         ref, session = text(payload, "external_ref"), text(payload, "session_id")
+        ref = None if ref is None else subject_named(ref)
         if ref is not None:  # its own external_ref, even if its session is tied elsewhere
             self.subject_of.setdefault(entry.stream, ref)
         if session is not None:
@@ -428,7 +436,15 @@ class ReferenceLedger:
         return None if open_question else False
 
     def history(self, subject: str) -> list[Entry]:
-        """The subject's history as of now: every entry of every stream linked to it."""
+        """The subject's history as of now: every entry of every stream linked to it; for an
+        anonymous applicant, of every stream that named it and is linked to no subject."""
+        if subject.startswith(("session:", "identity:")):
+            named = set(self.mentions.get(subject.removeprefix("session:"), []))
+            if subject.startswith("identity:"):
+                named = set()
+            named.add(("applicant", subject))
+            return [e for e in self.entries
+                    if e.stream in named and e.stream not in self.subject_of]  # fmt: skip
         return [e for e in self.entries if self.subject_of.get(e.stream) == subject]
 
     def timeline(self, subject: str) -> list[int] | None:
@@ -511,6 +527,7 @@ class ReferenceLedger:
             ident, ref = text(entry.payload, "identity_id"), text(entry.payload, "external_ref")
             if ident is None:
                 continue
+            ref = None if ref is None else subject_named(ref)
             if ref is not None:
                 maybe.add((ident, ref))
                 if entry.stream == ("applicant", ref):

@@ -18,8 +18,9 @@ from domain.payloads import EVENT_MODELS
 
 Payload = dict[str, Any]
 
-REFS = ["u1", "u2", "u3"]
-HOME_OF_SESSION = {"s1": "u1", "s2": "u1", "s3": "u2", "s4": "u3"}
+# One reference reads like the generated key of a session: they must stay two subjects.
+REFS = ["u1", "u2", "session:s3"]
+HOME_OF_SESSION = {"s1": "u1", "s2": "u1", "s3": "u2", "s4": "session:s3"}
 CHECKS, CASES, DOCUMENTS, IDENTITIES = ["c1", "c2"], ["k1", "k2"], ["d1", "d2"], ["i1", "i2"]
 UNKNOWN_EVENTS = [
     "session.flagged",

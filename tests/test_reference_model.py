@@ -30,14 +30,17 @@ from tests.reference_model import (
     mismatches,
     route,
     status_paths,
+    subject_named,
 )
-from tests.strategies import REFS, histories
+from tests.strategies import HOME_OF_SESSION, IDENTITIES, REFS, histories
 
 Payload = dict[str, Any]
 
-# Anonymous applicants (`session:<id>`) are subjects by DESIGN §5.1 too, but the product
-# does not serve them yet (a later issue): only external_refs are compared here.
-SUBJECTS = REFS
+# Every subject: the external_refs', and the anonymous applicants of sessions and identities.
+SUBJECTS = [subject_named(ref) for ref in REFS] + [
+    *(f"session:{s}" for s in HOME_OF_SESSION),
+    *(f"identity:{i}" for i in IDENTITIES),
+]
 # More examples for a long hunt: ORACLE_EXAMPLES=500 make test.
 ORACLE = settings(STORAGE_EXAMPLES, max_examples=int(os.environ.get("ORACLE_EXAMPLES", "40")))
 

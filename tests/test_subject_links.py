@@ -20,7 +20,7 @@ from domain.entries import StreamKey
 from domain.routing import LinkBook, learn_links
 from projections.models import READ_MODELS
 from projections.runner import ProjectionRunner
-from projections.subject_links import LinkIndex, SubjectLinks, suffix
+from projections.subject_links import SUBJECT_LINKS, LinkIndex, SubjectLinks, suffix
 from tests.databases import NewDatabase
 from tests.helpers import STORAGE_EXAMPLES, LedgerClient, deliver_all, fresh_ledger, run_json
 from tests.strategies import REFS, histories
@@ -79,7 +79,7 @@ def test_a_rebuilt_links_index_equals_the_one_kept_by_the_appends(
 class SubjectLinksV2(SubjectLinks):
     """A deliberate rule change: identities are never shared between subjects."""
 
-    version = 2
+    version = SUBJECT_LINKS.version + 1
 
     def learn(self, book: LinkBook, stream: StreamKey, payload: Mapping[str, Any]) -> None:
         learn_links(book, stream, {k: v for k, v in payload.items() if k != "identity_id"})
@@ -113,7 +113,7 @@ def test_new_links_rules_build_beside_the_live_links_and_reads_switch_once_caugh
     links = LinkIndex(services.ledger, store, SubjectLinksV2(), batch_size=1)
     links.prepare()
     v2 = links.building()
-    assert v2 is not None and v2.version == 2
+    assert v2 is not None and v2.version == SubjectLinksV2.version
     assert store.serving("subject_links") == v1
     runner = ProjectionRunner(services.ledger, store, READ_MODELS, links=links)
 
@@ -196,15 +196,16 @@ def test_links_rebuild_diff_and_drop_from_the_command_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     rebuilt = run_json(capsys, "projections", "rebuild", "subject_links")
-    assert rebuilt["serving"] == rebuilt["build"] == "subject_links_v1_g2"
+    v = SUBJECT_LINKS.version
+    assert rebuilt["serving"] == rebuilt["build"] == f"subject_links_v{v}_g2"
     diff = run_json(capsys, "projections", "diff", "subject_links")
     assert (diff["old"], diff["new"], diff["changes"]) == (
-        "subject_links_v1_g1", "subject_links_v1_g2", [])  # fmt: skip
+        f"subject_links_v{v}_g1", f"subject_links_v{v}_g2", [])  # fmt: skip
     states = run_json(capsys, "projections", "status")["projections"]
     assert {(s["generation"], s["state"], s["lag"]) for s in states
             if s["name"] == "subject_links"} == {(1, "retired", 0), (2, "live", 0)}  # fmt: skip
     assert run_json(capsys, "projections", "drop", "subject_links") == {
-        "dropped": ["subject_links_v1_g1"]}  # fmt: skip
+        "dropped": [f"subject_links_v{v}_g1"]}  # fmt: skip
     capsys.readouterr()
     assert main(["timeline", "user_erin", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["events"]

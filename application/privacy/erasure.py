@@ -14,7 +14,9 @@ from typing import Any
 
 from application.storage.schema import stream_column
 from application.storage.unit_of_work import UnitOfWork
+from domain.entries import StreamKey
 from domain.personal_data import ErasureRequest
+from domain.routing import is_anonymous
 
 _SESSION_DOCUMENTS = (
     f"SELECT DISTINCT {stream_column('m', 'stream_key')} AS document_id FROM session_mentions m"
@@ -35,7 +37,13 @@ def erasure_scopes(uow: UnitOfWork, request: ErasureRequest) -> set[str]:
     sessions = set(request.sessions)
     documents = set(request.documents)
     scopes = set()
-    if request.subject:
+    subject = request.subject
+    if subject and is_anonymous(subject):  # its streams: its session's, or its own applicant's
+        if subject.startswith("session:"):
+            sessions.add(subject.removeprefix("session:"))
+        else:
+            scopes.add(f"stream:{StreamKey('applicant', subject).id.hex}")
+    elif subject:
         sessions.update(
             _column(uow, "SELECT session_id FROM session_ties WHERE subject=?", request.subject)
         )

@@ -7,13 +7,14 @@ became known within it, and how far behind the head they are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from application.storage.entry_rows import EntryRows
 from application.storage.schema import stream_column
 from application.storage.unit_of_work import UnitOfWork
 from domain.entries import AsOf, LedgerEntry, StreamKey
+from domain.routing import is_anonymous
 
 
 @dataclass(frozen=True)
@@ -24,16 +25,26 @@ class EntrySummary:
     event_type: str
     stream: StreamKey
     session_id: str | None  # for `session.*` entries: the session they belong to
-    subject: str | None  # the stream's subject as of the end of the batch it came in
+    subject: str | None  # the stream's subject as of the end of the batch it came in (§5.1)
+
+
+def anonymous_subject(stream: StreamKey, session_id: str | None) -> str | None:
+    """The subject of an entry whose stream is linked to none: the applicant known by its
+    session or identity (`session:<id>`, `identity:<id>`), if it names one."""
+    if stream.type == "applicant" and is_anonymous(stream.key):
+        return stream.key
+    return f"session:{session_id}" if session_id else None
 
 
 @dataclass(frozen=True)
 class LinkChanges:
-    """Links that became known within a range of positions."""
+    """Links that became known within a range of positions, and the anonymous subjects whose
+    streams they took (a stream joins a subject from the link on, and leaves its session's)."""
 
     stream_subjects: list[tuple[StreamKey, str]]
     session_subjects: list[tuple[str, str]]
     identity_subjects: list[str]
+    left_anonymous: list[str] = field(default_factory=list)
 
 
 class EntryFeed:
@@ -69,16 +80,13 @@ class EntryFeed:
             after,
             limit,
         )
-        return [
-            EntrySummary(
-                r["position"],
-                r["event_type"],
-                StreamKey(r["stream_type"], r["stream_key"]),
-                r["session_id"] if r["session_event"] else None,
-                r["subject"],
-            )
-            for r in rows
-        ]
+        summaries = []
+        for r in rows:
+            stream = StreamKey(r["stream_type"], r["stream_key"])
+            subject = r["subject"] or anonymous_subject(stream, r["session_id"])
+            session = r["session_id"] if r["session_event"] else None
+            summaries.append(EntrySummary(r["position"], r["event_type"], stream, session, subject))
+        return summaries
 
     def link_changes(self, after: int, upto: int) -> LinkChanges:
         streams = self.uow.rows(
@@ -100,19 +108,40 @@ class EntryFeed:
             after,
             upto,
         )
+        left = self.uow.rows(
+            "SELECT DISTINCT m.session_id FROM stream_links l JOIN session_mentions m"
+            " ON m.stream_id = l.stream_id WHERE l.position>? AND l.position<=?",
+            after,
+            upto,
+        )
+        stream_subjects = [
+            (StreamKey(r["stream_type"], r["stream_key"]), r["subject"]) for r in streams
+        ]
+        left_anonymous = {f"session:{r['session_id']}" for r in left}
+        left_anonymous |= {stream.key for stream, _ in stream_subjects
+                           if stream.type == "applicant" and is_anonymous(stream.key)}  # fmt: skip
         return LinkChanges(
-            stream_subjects=[
-                (StreamKey(r["stream_type"], r["stream_key"]), r["subject"]) for r in streams
-            ],
+            stream_subjects=stream_subjects,
             session_subjects=[(r["session_id"], r["subject"]) for r in sessions],
             identity_subjects=[r["subject"] for r in identities],
+            left_anonymous=sorted(left_anonymous),
         )
 
     def keys_seen(self, kind: str, as_of: AsOf) -> list[str]:
         """Every subject, session id, or key of one stream type with an entry in the prefix."""
         params: list[Any] = []
-        if kind == "subject":
-            query = "SELECT DISTINCT subject AS k FROM stream_links WHERE position<=?"
+        if kind == "subject":  # linked subjects, and anonymous ones with unlinked streams
+            unlinked = "NOT EXISTS (SELECT 1 FROM stream_links l WHERE l.stream_id={}.stream_id"
+            unlinked += " AND l.position<=?)"
+            query = (
+                "SELECT DISTINCT subject AS k FROM stream_links WHERE position<=?"
+                " UNION SELECT DISTINCT 'session:' || m.session_id AS k FROM session_mentions m"
+                f" WHERE m.position<=? AND {unlinked.format('m')}"
+                " UNION SELECT DISTINCT e.stream_key AS k FROM ledger_entries e"
+                " WHERE e.stream_type='applicant' AND substr(e.stream_key, 1, 9)='identity:'"
+                f" AND e.position<=? AND {unlinked.format('e')}"
+            )
+            params = [as_of.position] * 4  # and a fifth below
         elif kind == "session":
             query = (
                 "SELECT DISTINCT session_id AS k FROM ledger_entries WHERE session_event=1"
