@@ -122,6 +122,7 @@ class QuarantineEntry(BaseModel):
     size: int
     released_position: int | None
     body_preview: str
+    erased: bool  # an erasure of a scope the body names destroyed it
 
 
 class QuarantineList(BaseModel):

@@ -32,9 +32,10 @@ from application.reading.history import History
 from application.reading.views import Doc
 from application.recording.append import Answer, Appended, Appender
 from application.recording.delivery import Delivery, NotRecordable, read_delivery
+from application.recording.duplicates import conflict_reason, conflicts_with_recorded
 from application.recording.group_commit import GroupCommitter
 from application.recording.ledger_index import LedgerIndex
-from application.recording.outcomes import Outcome, Quarantined, Recorded, Unstorable
+from application.recording.outcomes import Duplicate, Outcome, Quarantined, Recorded, Unstorable
 from application.recording.quarantine import Quarantine, Replay
 from application.recording.stream_cache import StreamCache
 from application.storage.clock import utc_now_iso
@@ -180,9 +181,9 @@ class Ledger(Application[UUID]):
         """As `record`, awaited: for the web server, whose event loop serves other requests
         while the delivery waits for its batch's commit."""
         appended = await self._committer.submit_async(delivery)
-        if isinstance(appended, Unstorable):
-            return await asyncio.to_thread(self._settled, delivery, appended)
-        return appended
+        if isinstance(appended, Recorded):
+            return appended
+        return await asyncio.to_thread(self._settled, delivery, appended)
 
     def record_all(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Append many deliveries (a backfill), in the fewest group-commit batches: the same
@@ -191,26 +192,40 @@ class Ledger(Application[UUID]):
         return [self._settled(d, a) for d, a in zip(deliveries, appended, strict=True)]
 
     def _settled(self, delivery: Delivery, appended: Appended) -> Outcome:
-        """An append's answer as the delivery's outcome: one the store refused is held in
-        quarantine with the store's reason, never lost and never retried in vain."""
-        if not isinstance(appended, Unstorable):
-            return appended
-        held = self.quarantine.hold(delivery.body.encode(), delivery.webhook_id,
-                                    appended.reason, [{"msg": appended.reason}])  # fmt: skip
-        return Quarantined(held)
+        """An append's answer as the delivery's outcome. One the store refused is held in
+        quarantine with the store's reason, never lost and never retried in vain; a duplicate
+        whose body differs from the recorded one is answered `duplicate` and held too."""
+        if isinstance(appended, Unstorable):
+            return Quarantined(self._hold(delivery, appended.reason))
+        if isinstance(appended, Duplicate) and self._conflicting(delivery, appended):
+            self._hold(delivery, conflict_reason(appended.position))
+        return appended
+
+    def _conflicting(self, delivery: Delivery, duplicate: Duplicate) -> bool:
+        with self.reading() as history:
+            return conflicts_with_recorded(history.feed, self.sealer, delivery, duplicate.position)
+
+    def _hold(self, delivery: Delivery, reason: str) -> str:
+        body = delivery.body.encode("utf-8", "surrogatepass")
+        return self.quarantine.hold(body, delivery.webhook_id, reason, [{"msg": reason}])
 
     def replay_quarantine(self) -> Replay:
         """Re-process every held delivery with the current rules; release those that now pass."""
         released, held = [], []
         for entry in self.quarantine.list():
+            if entry.erased:  # nothing left to read
+                held.append(entry.id)
+                continue
             try:
                 delivery = read_delivery(entry.body, entry.webhook_id)
             except NotRecordable:
                 held.append(entry.id)
                 continue
             appended = self._committer.submit(delivery)
-            if isinstance(appended, Unstorable):
-                held.append(entry.id)
+            if isinstance(appended, Unstorable) or (
+                isinstance(appended, Duplicate) and self._conflicting(delivery, appended)
+            ):
+                held.append(entry.id)  # still refused, or still at odds with the recorded one
                 continue
             self.quarantine.release(entry.id, appended.position)
             released.append((entry.id, appended.position))

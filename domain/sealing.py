@@ -25,6 +25,7 @@ from domain.personal_data import (
     has_personal_data,
     protection_scope,
 )
+from domain.routing import named_subject, route
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,20 @@ def sealing_of(
     named = list(sessions_named) if stream.type == "document" else []
     sessions = {f"session:{s}" for s in [*named, text_field(payload, "session_id")] if s}
     return Sealing(scope, frozenset({scope, *sessions}))
+
+
+def erasures_covering(payload: Mapping[str, Any]) -> frozenset[str]:
+    """The scopes whose erasure covers a quarantined delivery that says this: its session's,
+    its document's, its stream's and its subject's. Its personal data cannot be told apart
+    from the rest of it, so all of it goes with any of them."""
+    streams = {route(payload)}
+    subject = named_subject(payload)
+    if subject:
+        streams.add(StreamKey("applicant", subject))
+    session_id, document_id = text_field(payload, "session_id"), text_field(payload, "document_id")
+    return frozenset({*(f"stream:{stream.id.hex}" for stream in streams),
+                      *([f"session:{session_id}"] if session_id else []),
+                      *([f"document:{document_id}"] if document_id else [])})  # fmt: skip
 
 
 def scopes_named(request: ErasureRequest) -> frozenset[str]:

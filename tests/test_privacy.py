@@ -26,6 +26,7 @@ from tests.helpers import (
     all_entries,
     position_of,
     seed_examples,
+    session_event,
     stale_loads,
     wait_until,
 )
@@ -406,3 +407,47 @@ def test_an_erasure_another_process_commits_while_a_batch_is_planned_is_not_undo
     finally:
         this.close()
         other.close()
+
+
+# Quarantined copies (DESIGN §7.3): erased with the scopes their bodies name.
+
+UNREADABLE_APPROVAL = {"event": "session.approved", "session_id": "s_q", "external_ref": "u_q",
+                       "status": "approved", "is_sandbox": "no",  # mistyped: quarantined
+                       "result": {"extracted_data": {"first_name": "Jane"}}}  # fmt: skip
+
+
+def held_bodies(ledger: Ledger) -> list[bytes]:
+    return [entry.body for entry in ledger.quarantine.list()]
+
+
+@pytest.mark.parametrize(
+    "erasure",
+    [{"session": "s_q"}, {"subject": "u_q"}],
+)
+def test_an_erasure_erases_the_quarantined_copies_that_name_its_scope(
+    ledger: Ledger, erasure: dict[str, str]
+) -> None:
+    """A quarantined `session.approved` with personal data used to stay readable after the
+    session's erasure and the subject's."""
+    ledger.ingest(json.dumps(session_event(session_id="s_q", ref="u_q", key="k0")).encode(), None)
+    ledger.ingest(json.dumps(UNREADABLE_APPROVAL).encode(), "w1")
+    other = {**UNREADABLE_APPROVAL, "session_id": "s_other", "external_ref": "u_other"}
+    ledger.ingest(json.dumps(other).encode(), "w2")
+    assert b"Jane" in held_bodies(ledger)[0]
+    done = ledger.request_erasure(reason="gdpr", requested_by="dpo", **erasure)
+    assert any(scope.startswith("quarantine:") for scope in done.erased_scopes)
+    [erased, kept] = sorted(ledger.quarantine.list(), key=lambda e: e.erased, reverse=True)
+    assert erased.erased and erased.body == b""
+    assert not kept.erased and json.loads(kept.body) == other
+    assert erased.id in ledger.replay_quarantine().still_held  # nothing left to replay
+
+
+def test_a_quarantined_copy_that_arrives_after_the_erasure_is_kept_erased(
+    ledger: Ledger,
+) -> None:
+    redacted = session_event("session.redacted", session_id="s_q", ref="u_q", key="k0")
+    ledger.ingest(json.dumps(redacted).encode(), None)
+    ledger.ingest(json.dumps(UNREADABLE_APPROVAL).encode(), "w1")
+    [entry] = ledger.quarantine.list()
+    assert entry.erased and entry.body == b""
+    assert entry.reason == "invalid payload"  # why it was held is kept

@@ -4,6 +4,8 @@ Verifa signed them, so they were acknowledged and must not be lost; but they are
 not valid ledger events (not JSON, not UTF-8, or a known type with missing or
 mistyped fields). The raw body is kept byte for byte with the reasons, sealed
 under a data key of its own: it may hold personal data nobody could parse out.
+An erasure of a session, document or subject the body names erases it too,
+before or after it arrives (`erasures_covering`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from application.privacy.keyring import Keyring, seal, unseal
+from application.privacy.erasure import QUARANTINE_NAMES_TABLE, scope_digest
+from application.privacy.keyring import Keyring, erase_keys, seal, unseal
 from application.storage.clock import utc_now_iso
 from application.storage.database import Database
+from domain.sealing import erasures_covering
 
 QUARANTINE_TABLE = """CREATE TABLE IF NOT EXISTS quarantine (
     id TEXT PRIMARY KEY,
@@ -32,10 +36,11 @@ class QuarantinedDelivery:
     id: str
     received_at: str
     webhook_id: str | None
-    body: bytes
+    body: bytes  # empty once erased
     reason: str
     errors: list[dict[str, Any]]
     released_position: int | None
+    erased: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +52,7 @@ class QuarantinedDelivery:
             "size": len(self.body),
             "released_position": self.released_position,
             "body_preview": self.body[:200].decode("utf-8", errors="replace"),
+            "erased": self.erased,
         }
 
 
@@ -60,28 +66,37 @@ class Quarantine:
     def create_table(self) -> None:
         with self.database.writing() as uow:
             uow.execute(QUARANTINE_TABLE.format(blob=uow.sql.blob))
+            uow.execute(QUARANTINE_NAMES_TABLE)
 
     def hold(
         self, body: bytes, webhook_id: str | None, reason: str, errors: list[dict[str, Any]]
     ) -> str:
-        """Keep a delivery, sealed under a key of its own; the same body delivered again is held
-        once, under the same id."""
+        """Keep a delivery, sealed under a key of its own, with the scopes whose erasure covers
+        it; one that arrives for an erased scope is kept erased. The same body delivered again
+        is held once, under the same id."""
         entry_id = "q_" + hashlib.sha256(body).hexdigest()[:24]
         scope = f"quarantine:{entry_id}"
+        covering = _erasures_covering(body)
         with self.database.writing() as uow:
+            erased = None in self.keyring.lookup(uow, covering).values()
             key = self.keyring.keys_for_sealing(uow, [scope])[scope]
-            assert key is not None, "quarantine keys are never erased"
+            assert key is not None, "a new entry's key exists until an erasure destroys it"
+            kept = b"" if erased else seal(key, scope, body)
             uow.execute("INSERT INTO quarantine VALUES (?,?,?,?,?,?,NULL) ON CONFLICT DO NOTHING",
-                        (entry_id, utc_now_iso(), webhook_id, seal(key, scope, body), reason,
+                        (entry_id, utc_now_iso(), webhook_id, kept, reason,
                          json.dumps(errors, default=str)))  # fmt: skip
+            uow.execute_many("INSERT INTO quarantine_names VALUES (?,?) ON CONFLICT DO NOTHING",
+                             [(scope_digest(s), entry_id) for s in sorted(covering)])  # fmt: skip
+            if erased:
+                erase_keys(uow, [scope], None)
         return entry_id
 
     @staticmethod
-    def _open(keys: dict[str, bytes | None], entry_id: str, sealed: bytes) -> bytes:
+    def _open(keys: dict[str, bytes | None], entry_id: str, sealed: bytes) -> bytes | None:
+        """The body as sent; None once an erasure destroyed its key."""
         scope = f"quarantine:{entry_id}"
         key = keys.get(scope)
-        assert key is not None, "quarantine keys are never erased"
-        return unseal(key, scope, sealed)
+        return None if key is None else unseal(key, scope, sealed)
 
     def release(self, entry_id: str, position: int) -> None:
         """Mark a held delivery as recorded after all, at `position`."""
@@ -97,18 +112,24 @@ class Quarantine:
         with self.database.reading() as uow:
             rows = uow.rows(query + " ORDER BY received_at, id")
         keys = self.keyring.keys(f"quarantine:{r['id']}" for r in rows)
-        return [
-            QuarantinedDelivery(
-                id=r["id"],
-                received_at=r["received_at"],
-                webhook_id=r["webhook_id"],
-                body=self._open(keys, r["id"], bytes(r["body"])),
-                reason=r["reason"],
-                errors=json.loads(r["errors"]),
-                released_position=r["released_position"],
-            )
-            for r in rows
-        ]
+        held = []
+        for r in rows:
+            body = self._open(keys, r["id"], bytes(r["body"]))
+            held.append(QuarantinedDelivery(
+                id=r["id"], received_at=r["received_at"], webhook_id=r["webhook_id"],
+                body=body or b"", reason=r["reason"], errors=json.loads(r["errors"]),
+                released_position=r["released_position"], erased=body is None,
+            ))  # fmt: skip
+        return held
+
+
+def _erasures_covering(body: bytes) -> frozenset[str]:
+    """What a body says about whose it is, as far as it can be read as a JSON object."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return frozenset()
+    return erasures_covering(payload) if isinstance(payload, dict) else frozenset()
 
 
 @dataclass(frozen=True)
