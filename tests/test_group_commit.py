@@ -13,7 +13,7 @@ import pytest
 from application.ledger import Ledger
 from application.recording.delivery import Delivery
 from application.recording.group_commit import GroupCommitter, Retry
-from application.recording.outcomes import Duplicate, LedgerBusy, Recorded
+from application.recording.outcomes import Duplicate, LedgerBusy, NotAnswered, Recorded
 from domain.entries import StreamKey
 from tests.databases import NewDatabase
 from tests.helpers import (
@@ -247,3 +247,20 @@ def test_a_delivery_whose_stream_keeps_changing_is_answered_busy(
     with pytest.raises(LedgerBusy, match="too much contention"):
         ledger.record(delivery(3, ref="busy"))
     assert [e.idempotency_key for e in all_entries(ledger)] == ["k1", "k2"]
+
+
+def test_a_submitter_never_waits_forever_for_a_commit_that_hangs() -> None:
+    """A hung database, or a committer thread that died, used to hold every request forever."""
+    release = threading.Event()
+
+    def hangs(items: Sequence[str]) -> list[str]:
+        release.wait(timeout=30)
+        return list(items)
+
+    committer: GroupCommitter[str, str] = GroupCommitter(hangs, answer_within=0.3)
+    with pytest.raises(NotAnswered, match="not answered within"):
+        committer.submit("a")
+    with pytest.raises(NotAnswered):
+        asyncio.run(committer.submit_async("b"))
+    release.set()
+    committer.close()

@@ -63,3 +63,35 @@ def test_the_runner_hears_of_new_entries(ledger: Ledger) -> None:
             deliver_all(ledger, [session_created(1), session_created(2)])
             new_entries.wait(stop)
             assert new_entries.seen == ledger.as_of().position == 2
+
+
+class RecordedWaits(threading.Event):
+    """A stop event that notes how long the runner waits, and stops it after `times` waits."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+        self.times = times
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout or 0.0)
+        if len(self.waits) >= self.times:
+            self.set()
+        return self.is_set()
+
+
+def test_a_failing_store_is_retried_ever_later_and_logged_once(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker used to retry every second forever, logging a traceback each time."""
+    runner = ProjectionRunner(ledger, open_read_models(ledger, [SUBJECT_STATUS]), [SUBJECT_STATUS])
+
+    def unreachable(*args: object, **kwargs: object) -> int:
+        raise ConnectionError("the store went away")
+
+    monkeypatch.setattr(runner, "catch_up", unreachable)
+    stop = RecordedWaits(times=8)
+    runner.run(stop)
+    assert stop.waits == [1, 2, 4, 8, 16, 32, 60, 60]
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == 1

@@ -11,6 +11,10 @@ A delivery the commit answers `Retry` (it conflicted with another process's
 append) goes into a later batch after a short, growing delay. The committer never
 sleeps meanwhile: it goes on committing whatever else arrives, and past the
 deadline the delivery's submitter gets the `Retry`'s error instead.
+
+No submitter waits forever: if its answer has not come within `answer_within`
+(the database hangs, the committer's thread died), it gets `NotAnswered`. Its
+delivery may still be committed later; delivered again, it is then a duplicate.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from application.recording.outcomes import NotAnswered
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -74,11 +80,17 @@ class GroupCommitter(Generic[Item, Result]):
     """
 
     def __init__(
-        self, commit: Commit[Item, Result], max_batch: int = 256, retry_for: float = 10.0
+        self,
+        commit: Commit[Item, Result],
+        max_batch: int = 256,
+        retry_for: float = 10.0,
+        answer_within: float | None = None,
     ) -> None:
         self._commit = commit
         self._max_batch = max_batch
         self._retry_for = retry_for
+        # Past retries, a commit gets this long (a slow disk, a lock held by another process).
+        self._answer_within = answer_within or retry_for + 30.0
         self._ready: deque[_Waiting[Item, Result]] = deque()
         self._deferred: list[_Deferred[Item, Result]] = []  # a heap, soonest due first
         self._order = itertools.count()
@@ -96,8 +108,10 @@ class GroupCommitter(Generic[Item, Result]):
         done = threading.Semaphore(0)
         waiting = [self._waiting(item, done.release) for item in items]
         self._enqueue(waiting)
+        deadline = time.monotonic() + self._answer_within
         for _ in waiting:
-            done.acquire()
+            if not done.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise NotAnswered(f"not answered within {self._answer_within:.0f} s")
         return [w.answer() for w in waiting]
 
     async def submit_async(self, item: Item) -> Result:
@@ -115,7 +129,10 @@ class GroupCommitter(Generic[Item, Result]):
 
         waiting = self._waiting(item, wake)
         self._enqueue([waiting])
-        await done
+        try:
+            await asyncio.wait_for(asyncio.shield(done), self._answer_within)
+        except TimeoutError:
+            raise NotAnswered(f"not answered within {self._answer_within:.0f} s") from None
         return waiting.answer()
 
     def _waiting(self, item: Item, wake: Callable[[], None]) -> _Waiting[Item, Result]:

@@ -44,3 +44,8 @@ class Unstorable:
 class LedgerBusy(Exception):
     """Appends kept conflicting with other writers; the delivery was not recorded and should
     be delivered again (the API answers 503)."""
+
+
+class NotAnswered(LedgerBusy):
+    """The delivery's commit did not answer in time (the database hangs, or the committer
+    stopped): it may be recorded or not, so it should be delivered again (503)."""
