@@ -103,7 +103,7 @@ class Selection:
         )
 
     def sql(self, build: Build, order: str = "") -> tuple[str, tuple[Any, ...]]:
-        clauses: list[str] = []
+        clauses: list[str] = ["doc <> 'null'"]  # not a tombstone (`store.TOMBSTONE`)
         params: list[Any] = []
         if self.status is not None:
             clauses.append("status=?")
@@ -111,5 +111,5 @@ class Selection:
         if self.flagged is not None:
             clauses.append("flagged=?")
             params.append(int(self.flagged))
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where = f" WHERE {' AND '.join(clauses)}"
         return f"SELECT doc FROM {build.table}{where} ORDER BY key{order}", tuple(params)

@@ -29,6 +29,7 @@ from projections.unapplied import TABLE as UNAPPLIED_TABLE
 from projections.unapplied import Unapplied, UnappliedNotes
 
 EncodedRow = tuple[str, str | None, str | None, int, int, str]  # a row's columns, in order
+TOMBSTONE = "null"  # the document of a row the ledger no longer shows: read as no row
 Refused = Callable[[Build, str, Exception], Unapplied]  # the note for a row the store refused
 
 
@@ -91,7 +92,8 @@ class ReadModelStore:
         build = self.register_build(model.name, model.version)
         with self.database.writing() as uow:
             uow.execute(
-                f"CREATE TABLE IF NOT EXISTS {build.table} (key TEXT PRIMARY KEY, subject TEXT,"
+                f"CREATE TABLE IF NOT EXISTS {build.table}"
+                f" (key TEXT{self.sql.binary_order} PRIMARY KEY, subject TEXT,"
                 " status TEXT, flagged INTEGER NOT NULL, position BIGINT NOT NULL,"
                 " doc TEXT NOT NULL)"
             )
@@ -211,8 +213,9 @@ class ReadModelStore:
                         except Exception as error:
                             uow.execute("ROLLBACK TO SAVEPOINT row_write")
                             notes.append(refused(build, row[0], error))
-                for key in update.gone:
-                    uow.execute(f"DELETE FROM {build.table} WHERE key=?", (key,))
+                if update.gone:  # kept as tombstones: as-of pages still find their keys
+                    uow.execute_many(upsert, [(key, None, None, 0, position, TOMBSTONE)
+                                              for key in update.gone])  # fmt: skip
                 applied = {row[0] for row in written} | set(update.gone)
                 self.notes.clear(uow, build.label, applied)
                 self.notes.note(uow, build.label, notes)
@@ -229,6 +232,15 @@ class ReadModelStore:
                 uow.execute(f"INSERT INTO {build.table} VALUES (?,?,?,?,?,?)", row)
             self.notes.clear(uow, build.label, retried)
             self.notes.note(uow, build.label, still)
+
+    def keys_after(self, build: Build, after: str, limit: int) -> list[str]:
+        """The build's next `limit` keys after `after`, tombstones too: every key that has had
+        a row up to the build's position. In code-point order, by the primary key's index
+        (its collation is the code-point order: `start_build`)."""
+        with self.database.reading() as uow:
+            rows = uow.rows(f"SELECT key FROM {build.table} WHERE key > ? ORDER BY key LIMIT ?",
+                            after, limit)  # fmt: skip
+        return [r["key"] for r in rows]
 
     def unapplied(self, build: Build, limit: int | None = None) -> tuple[int, list[Unapplied]]:
         """How many rows of the build are set aside, and the first `limit` of them."""
