@@ -23,6 +23,7 @@ class SubjectStatusModel(ReadModel):
         """Subjects with new entries, new links, or a newly shared identity, and anonymous
         subjects whose streams a link took."""
         keys = {entry.subject for entry in batch.entries if entry.subject}
+        keys.update(key for entry in batch.entries for key in entry.anonymous)
         keys.update(subject for _, subject in batch.links.stream_subjects)
         keys.update(batch.links.identity_subjects)
         keys.update(batch.links.left_anonymous)

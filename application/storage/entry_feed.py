@@ -26,14 +26,7 @@ class EntrySummary:
     stream: StreamKey
     session_id: str | None  # for `session.*` entries: the session they belong to
     subject: str | None  # the stream's subject as of the end of the batch it came in (§5.1)
-
-
-def anonymous_subject(stream: StreamKey, session_id: str | None) -> str | None:
-    """The subject of an entry whose stream is linked to none: the applicant known by its
-    session or identity (`session:<id>`, `identity:<id>`), if it names one."""
-    if stream.type == "applicant" and is_anonymous(stream.key):
-        return stream.key
-    return f"session:{session_id}" if session_id else None
+    anonymous: tuple[str, ...] = ()  # unlinked: the anonymous subjects its stream belongs to
 
 
 @dataclass(frozen=True)
@@ -74,19 +67,47 @@ class EntryFeed:
         rows = self.uow.rows(
             "WITH batch AS (SELECT * FROM ledger_entries WHERE position>? ORDER BY position"
             " LIMIT ?) SELECT b.position, b.event_type, b.session_event, b.stream_type,"
-            " b.stream_key, b.session_id, l.subject FROM batch b LEFT JOIN stream_links l"
-            " ON l.stream_id = b.stream_id AND l.position <= (SELECT max(position) FROM batch)"
-            " ORDER BY b.position",
+            " b.stream_key, b.stream_id, b.session_id, l.subject FROM batch b"
+            " LEFT JOIN stream_links l ON l.stream_id = b.stream_id"
+            " AND l.position <= (SELECT max(position) FROM batch) ORDER BY b.position",
             after,
             limit,
         )
+        if not rows:
+            return []
+        unlinked = {r["stream_id"] for r in rows if r["subject"] is None}
+        sessions = self._sessions_named(unlinked, rows[-1]["position"])
         summaries = []
         for r in rows:
             stream = StreamKey(r["stream_type"], r["stream_key"])
-            subject = r["subject"] or anonymous_subject(stream, r["session_id"])
             session = r["session_id"] if r["session_event"] else None
-            summaries.append(EntrySummary(r["position"], r["event_type"], stream, session, subject))
+            anonymous: tuple[str, ...] = ()
+            if r["subject"] is None:
+                own = (
+                    (stream.key,) if stream.type == "applicant" and is_anonymous(stream.key) else ()
+                )
+                named = tuple(f"session:{s}" for s in sessions.get(r["stream_id"], ()))
+                anonymous = own + named
+            summaries.append(EntrySummary(r["position"], r["event_type"], stream, session,
+                                          r["subject"], anonymous))  # fmt: skip
         return summaries
+
+    def _sessions_named(self, streams: set[str], upto: int) -> dict[str, list[str]]:
+        """The sessions each stream had named up to a position (a stream's anonymous subjects),
+        read a few hundred streams at a time."""
+        named: dict[str, list[str]] = {}
+        ordered = sorted(streams)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            rows = self.uow.rows(
+                f"SELECT stream_id, session_id FROM session_mentions WHERE position<=?"
+                f" AND stream_id IN ({','.join('?' * len(chunk))})",
+                upto,
+                *chunk,
+            )
+            for row in rows:
+                named.setdefault(row["stream_id"], []).append(row["session_id"])
+        return named
 
     def link_changes(self, after: int, upto: int) -> LinkChanges:
         streams = self.uow.rows(
