@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 
 from eventsourcing.persistence import DataError, PersistenceError
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from api.routes import entities, operations, queues, subjects, verification, webhooks
 from application.recording.outcomes import LedgerBusy
@@ -50,6 +51,13 @@ def create_app(services: Services) -> FastAPI:
         """The database refused a value from the request (e.g. a NUL character in a path)."""
         return JSONResponse({"detail": "the request holds a value the store cannot hold"},
                             status_code=422)  # fmt: skip
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> Response:
+        """The client left, or was cut off by a read deadline (`api.connection_limits`),
+        before its request's body arrived: nothing was recorded, and no one is there to
+        read an answer (a traceback in the log for each would help an attacker flood it)."""
+        return Response(status_code=408)
 
     @app.exception_handler(PersistenceError)
     @app.exception_handler(LedgerBusy)

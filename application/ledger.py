@@ -41,7 +41,7 @@ from application.recording.stream_cache import StreamCache
 from application.storage.clock import utc_now_iso
 from application.storage.database import Database
 from application.storage.dialect import POSTGRES, SQLITE
-from application.storage.persistence import persistence_env
+from application.storage.persistence import create_private_sqlite_file, persistence_env
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.recorders import LedgerPostgresRecorder
 from domain.entries import AsOf, LedgerEntry
@@ -78,8 +78,11 @@ class Ledger(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     def __init__(
-        self, env: dict[str, str], master_key: bytes, link_rules: LinkRules = learn_links
+        self, env: dict[str, str], master_key: bytes | None, link_rules: LinkRules = learn_links
     ) -> None:
+        """`master_key` None: a ledger that reads and follows, but neither seals nor discloses
+        personal data (`NoMasterKey`), for a process that needs no secret."""
+        create_private_sqlite_file(env.get("SQLITE_DBNAME", ""))
         super().__init__(env)  # no aggregate cache: appends keep their own (`StreamCache`)
         postgres = isinstance(self.recorder, LedgerPostgresRecorder)
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
@@ -111,7 +114,7 @@ class Ledger(Application[UUID]):
         cls,
         database_url: str,
         *,
-        master_key: bytes,
+        master_key: bytes | None,
         pool_size: int = 5,
         max_overflow: int = 10,
         link_rules: LinkRules = learn_links,

@@ -2,7 +2,10 @@
 
 Configured ones come from the settings (`LEDGER_*` variables); with none
 configured, the first `ledger` command generates them and keeps them in the data
-directory (mode 600), so a new user has a working, authenticated ledger at once.
+directory, so a new user has a working, authenticated ledger at once. The file is
+private from its first byte: written anew (mode 600, in a directory of mode 700
+if it creates it) and then renamed into place, so no secret is ever written into
+a file that was readable before, or that someone holds open.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,15 @@ ROLES = ("auditor", "officer", "admin")  # cumulative: each reads what the one b
 
 @dataclass
 class Credentials:
-    """Webhook secrets (any one of them signs validly) and bearer tokens with their roles."""
+    """Webhook secrets (any one of them signs validly) and bearer tokens with their roles.
+
+    Its repr names no secret: the secrets' own repr hides them, and the rest is left out.
+    """
 
     webhook_secrets: list[WebhookSecret] = field(default_factory=list)
-    api_tokens: dict[str, str] = field(default_factory=dict)
-    master_key: bytes | None = None
-    generated: dict[str, Any] = field(default_factory=dict)  # what this start created
+    api_tokens: dict[str, str] = field(default_factory=dict, repr=False)
+    master_key: bytes | None = field(default=None, repr=False)
+    generated: dict[str, Any] = field(default_factory=dict, repr=False)  # what this start created
 
 
 def parse_secrets(text: str) -> list[WebhookSecret]:
@@ -69,11 +76,11 @@ def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
     """
     path = settings.data_dir / "credentials.json"
     kept = _read_kept(path)
-    master_text = settings.master_key or kept.get("master_key", "")
+    master_text = settings.master_key.get_secret_value() or kept.get("master_key", "")
     creds = Credentials(
-        parse_secrets(settings.webhook_secrets)
+        parse_secrets(settings.webhook_secrets.get_secret_value())
         or parse_secrets(",".join(kept.get("webhook_secrets", []))),
-        parse_tokens(settings.api_tokens) or dict(kept.get("api_tokens", {})),
+        parse_tokens(settings.api_tokens.get_secret_value()) or dict(kept.get("api_tokens", {})),
         parse_master_key(master_text) if master_text else None,
     )
     if generate and not creds.webhook_secrets:
@@ -87,9 +94,21 @@ def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
         creds.master_key = parse_master_key(text)
         creds.generated["master_key"] = text
     if creds.generated:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump({**kept, **creds.generated}, out, indent=2)
-        path.chmod(0o600)
+        keep_privately(path, {**kept, **creds.generated})
     return creds
+
+
+def keep_privately(path: Path, content: dict[str, Any]) -> None:
+    """Write `content` to a new file only its owner can read, then rename it to `path`."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, draft_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 600
+    draft = Path(draft_name)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(content, out, indent=2)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(draft, path)
+    except BaseException:
+        draft.unlink(missing_ok=True)
+        raise

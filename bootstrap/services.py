@@ -40,16 +40,42 @@ class Services:
         links: SubjectLinks = SUBJECT_LINKS,
     ) -> Services:
         """The ledger in the configured database, with its projections (the code's versions)."""
-        if settings.database_url.startswith("sqlite:///"):
-            Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-                parents=True, exist_ok=True
-            )
         credentials = credentials or load_credentials(settings, generate=False)
         if credentials.master_key is None:
             msg = "no master key: set LEDGER_MASTER_KEY, or run a `ledger` command to generate one"
             raise ValueError(msg)
+        return cls._open(settings, credentials, models, links)
+
+    @classmethod
+    def for_projections(
+        cls,
+        settings: Settings,
+        *,
+        models: Sequence[ReadModel] = READ_MODELS,
+        links: SubjectLinks = SUBJECT_LINKS,
+    ) -> Services:
+        """The ledger and its projections, for keeping or inspecting the read models only.
+
+        Read models are built from the public part of entries: this needs no webhook
+        secret, token or master key, and is given none (DESIGN §7).
+        """
+        return cls._open(settings, Credentials(), models, links)
+
+    @classmethod
+    def _open(
+        cls,
+        settings: Settings,
+        credentials: Credentials,
+        models: Sequence[ReadModel],
+        links: SubjectLinks,
+    ) -> Services:
+        database_url = settings.database_url.get_secret_value()
+        if database_url.startswith("sqlite:///"):
+            Path(database_url.removeprefix("sqlite:///")).parent.mkdir(
+                mode=0o700, parents=True, exist_ok=True
+            )
         ledger = Ledger.open(
-            settings.database_url,
+            database_url,
             master_key=credentials.master_key,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,

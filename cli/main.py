@@ -22,10 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(
-        name: str, handler: Any, help_text: str, parent: Any = commands
+        name: str, handler: Any, help_text: str, parent: Any = commands, *, secrets: bool = True
     ) -> argparse.ArgumentParser:
+        """A subcommand; `secrets`: whether it needs credentials (generated if missing)."""
         sub: argparse.ArgumentParser = parent.add_parser(name, help=help_text)
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, needs_credentials=secrets)
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
@@ -51,16 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     read_models = commands.add_parser("projections", help="read models").add_subparsers(
         dest="action", required=True
     )
-    command("status", projections.status, "each build's position, lag and state", read_models)
-    command("run", projections.run, "keep the read models up to date here", read_models)
-    retry = command("retry", projections.retry, "apply the rows read models set aside", read_models)
+    # Read models need no secret (`Services.for_projections`).
+    command("status", projections.status, "each build's position, lag and state", read_models,
+            secrets=False)  # fmt: skip
+    command("run", projections.run, "keep the read models up to date here", read_models,
+            secrets=False)  # fmt: skip
+    retry = command("retry", projections.retry, "apply the rows read models set aside",
+                    read_models, secrets=False)  # fmt: skip
     retry.add_argument("name", nargs="?", help="read model name (default: every one)")
     for name, handler, text in (
         ("rebuild", projections.rebuild, "rebuild a read model from position 0"),
         ("diff", projections.diff, "compare a read model's newest build with the previous"),
         ("drop", projections.drop, "drop a read model's retired builds"),
     ):
-        command(name, handler, text, read_models).add_argument("name", help="read model name")
+        command(name, handler, text, read_models, secrets=False).add_argument(
+            "name", help="read model name"
+        )
     held = commands.add_parser("quarantine", help="unreadable deliveries").add_subparsers(
         dest="action", required=True
     )
@@ -85,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def announce_generated(settings: Settings) -> None:
-    """Generate the credentials nobody configured yet, and show them once."""
+    """Generate the credentials nobody configured yet, and show them once, on a terminal.
+
+    Where stderr is not a terminal (a log file, a journal, a CI log), secrets would
+    outlive the moment: then only the file that keeps them is named.
+    """
     try:
         credentials = load_credentials(settings, generate=True)
     except ValueError as error:
@@ -94,21 +105,27 @@ def announce_generated(settings: Settings) -> None:
     if not generated:
         return
     kept = settings.data_dir / "credentials.json"
+    backup = "back up the master key: without it personal data is lost"
+    if not sys.stderr.isatty():
+        print(f"Generated credentials, kept in {kept} (mode 600): read them there (they are"
+              f" shown on a terminal only){'; ' + backup if 'master_key' in generated else ''}",
+              file=sys.stderr)  # fmt: skip
+        return
     print(f"Generated credentials, kept in {kept} (mode 600):", file=sys.stderr)
     for secret in generated.get("webhook_secrets", []):
         print("  webhook secret:", secret, file=sys.stderr)
     for token, role in generated.get("api_tokens", {}).items():
         print(f"  {role} token: {token}", file=sys.stderr)
     if "master_key" in generated:
-        print("  master key: kept there too; back it up: without it personal data is lost",
-              file=sys.stderr)  # fmt: skip
+        print("  master key: kept there too;", backup, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-        announce_generated(settings)
+        if args.needs_credentials:
+            announce_generated(settings)
         args.handler(settings, args)
     except (CliError, ValidationError) as error:
         print(f"ledger: error: {error}", file=sys.stderr)

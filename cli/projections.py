@@ -30,7 +30,7 @@ def _model(name: str) -> ReadModel | None:
 
 
 def status(settings: Settings, args: argparse.Namespace) -> None:
-    with Services.open(settings) as services:
+    with Services.for_projections(settings) as services:
         states = services.runner.states()
         if args.json:
             print_json({"projections": states})
@@ -47,7 +47,7 @@ def status(settings: Settings, args: argparse.Namespace) -> None:
 
 def retry(settings: Settings, args: argparse.Namespace) -> None:
     """Compute the rows each build set aside again; those that now apply are written."""
-    with Services.open(settings) as services:
+    with Services.for_projections(settings) as services:
         if args.name:
             _model(args.name)  # a clear error for an unknown name
         results = []
@@ -63,13 +63,13 @@ def retry(settings: Settings, args: argparse.Namespace) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> None:
     """Follow the ledger in this process: the projections worker (`workers.projections`)."""
-    with Services.open(settings) as services:
+    with Services.for_projections(settings) as services:
         worker.follow(services)
 
 
 def rebuild(settings: Settings, args: argparse.Namespace) -> None:
     """Build the model afresh from position 0 beside the serving build, then switch reads."""
-    with Services.open(settings) as services:
+    with Services.for_projections(settings) as services:
         model = _model(args.name)
         links = services.runner.links
         assert links is not None
@@ -109,7 +109,7 @@ def rebuild(settings: Settings, args: argparse.Namespace) -> None:
 
 def diff(settings: Settings, args: argparse.Namespace) -> None:
     """What the newest build of a model changes against the build before it."""
-    with Services.open(settings) as services:
+    with Services.for_projections(settings) as services:
         model = _model(args.name)
         builds = services.read_models.builds(args.name)
         if len(builds) < 2:
@@ -139,7 +139,7 @@ def diff(settings: Settings, args: argparse.Namespace) -> None:
 
 def drop(settings: Settings, args: argparse.Namespace) -> None:
     """Drop the retired builds of a model (the ledger is untouched)."""
-    with Services.open(settings) as services:
+    with Services.for_projections(settings) as services:
         model, links = _model(args.name), services.runner.links
         retired = [b for b in services.read_models.builds(args.name) if b.state == "retired"]
         for build in retired:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
-import os
+import functools
+import resource
+from typing import cast
 
-from bootstrap.credentials import load_credentials
+from api.connection_limits import ConnectionLimits, LimitedH11Protocol
 from bootstrap.settings import Settings
 from cli.errors import CliError
 from workers.projections import ProjectionWorker
+
+# Descriptors a process needs besides its clients' connections and its database pool:
+# the listening socket, SQLite's files, logs, pipes to the worker.
+OTHER_DESCRIPTORS = 64
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -17,18 +24,33 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
 
     if args.workers < 1:
         raise CliError("--workers must be at least 1")
-    credentials = load_credentials(settings, generate=False)  # `main` generated what was missing
+    check_descriptors(settings)
     kept = settings.data_dir / "credentials.json"
     print(f"Credentials: LEDGER_* environment variables, else {kept}.")
-    # Every process builds its app from the environment: hand them the credentials. The read
-    # models are the projections worker's job (or, with --no-projections, `projections run`'s).
-    os.environ["LEDGER_WEBHOOK_SECRETS"] = ",".join(str(s) for s in credentials.webhook_secrets)
-    os.environ["LEDGER_API_TOKENS"] = ",".join(
-        f"{t}:{r}" for t, r in credentials.api_tokens.items()
-    )
+    # Each API process reads its settings and credentials as this one did (`main` generated
+    # what was missing): from the environment, else from the file; none is handed on here.
+    # The read models are the projections worker's job (or, with --no-projections,
+    # `projections run`'s), and it is given no credentials.
+    limits = ConnectionLimits(settings.header_timeout_seconds, settings.body_timeout_seconds,
+                              settings.max_connections)  # fmt: skip
+    protocol = functools.partial(LimitedH11Protocol, limits=limits)  # built per connection
     with contextlib.ExitStack() as background:
         if not args.no_projections:
             background.enter_context(ProjectionWorker())
         uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers,
                     host=args.host, port=args.port, log_level="info",
-                    access_log=args.access_log)  # fmt: skip
+                    access_log=args.access_log,
+                    http=cast("type[asyncio.Protocol]", protocol))  # fmt: skip
+
+
+def check_descriptors(settings: Settings) -> None:
+    """Refuse a connection limit the process's open-files limit could not honour: clients
+    would then exhaust the descriptors the database needs."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = (settings.max_connections + settings.pool_size + settings.pool_max_overflow
+              + OTHER_DESCRIPTORS)  # fmt: skip
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        msg = (f"LEDGER_MAX_CONNECTIONS={settings.max_connections} needs {needed} open files"
+               f" per process, and this one may open {soft} (ulimit -n): lower the setting or"
+               " raise the limit")  # fmt: skip
+        raise CliError(msg)

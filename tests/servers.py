@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,25 +32,36 @@ class LedgerServer:
     """One `ledger serve` process on its own port, signed like Verifa, read like an admin."""
 
     def __init__(
-        self, database_url: str, folder: Path, *, workers: int = 1, projections: bool = True
+        self,
+        database_url: str,
+        folder: Path,
+        *,
+        workers: int = 1,
+        projections: bool = True,
+        settings: Mapping[str, str | None] | None = None,
+        log: Path | None = None,
     ) -> None:
         self.database_url = database_url
         self.folder = folder
         self.workers = workers
         self.projections = projections
+        self.settings = dict(settings or {})  # LEDGER_* variables to set, or (None) to leave out
+        self.log = log  # where its output goes (default: nowhere)
         self.port = free_port()
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
         self.process: subprocess.Popen[bytes] | None = None
 
     def environment(self) -> dict[str, str]:
-        return {
+        env = {
             **os.environ,
             "LEDGER_DATABASE_URL": self.database_url,
             "LEDGER_DATA_DIR": str(self.folder),
             "LEDGER_WEBHOOK_SECRETS": str(SECRET),
             "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
             "LEDGER_MASTER_KEY": MASTER_KEY_TEXT,
+            **self.settings,
         }
+        return {name: value for name, value in env.items() if value is not None}
 
     def start(self) -> LedgerServer:
         env = self.environment()
@@ -57,10 +69,11 @@ class LedgerServer:
                    "--workers", str(self.workers)]  # fmt: skip
         if not self.projections:
             command.append("--no-projections")
-        self.process = subprocess.Popen(
-            command, env=env, cwd=self.folder, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        with open(self.log or os.devnull, "ab") as output:
+            self.process = subprocess.Popen(
+                command, env=env, cwd=self.folder, stdout=output, stderr=output,
+                start_new_session=True,
+            )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

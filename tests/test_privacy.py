@@ -185,7 +185,7 @@ def test_erasure_on_request_records_who_and_why_and_projections_still_rebuild(
     for n, (session_id, ref) in enumerate([("s-a", "cal"), ("s-b", "cal"), ("s-c", "dan")]):
         client.deliver(approval(session_id, ref, n)[0])
     services = client.services
-    monkeypatch.setenv("LEDGER_DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", services.settings.database_url.get_secret_value())
     monkeypatch.setenv("LEDGER_DATA_DIR", str(services.settings.data_dir))
     monkeypatch.setenv("LEDGER_MASTER_KEY", MASTER_KEY_TEXT)
     capsys.readouterr()

@@ -5,10 +5,12 @@ another core instead of slowing the API's appends, and at a lower CPU priority
 (`NICENESS`): under load, acknowledging deliveries comes first, and the worker
 catches up in larger batches, which cost less per entry. It is `ledger
 projections run`, which `ledger serve` starts (`ProjectionWorker`) with the
-server's environment, restarts if it ever exits, and stops with the server: it
-also stops by itself once the server is gone, however the server went (uvicorn
-ends its process on SIGTERM before any cleanup runs). Deployments with several
-API hosts run it once, and `serve --no-projections` everywhere.
+server's environment less the secrets it does not need (`WITHHELD`: read models
+need the database, no credentials; DESIGN §7), restarts if it ever exits, and
+stops with the server: it also stops by itself once the server is gone, however
+the server went (uvicorn ends its process on SIGTERM before any cleanup runs).
+Deployments with several API hosts run it once, and `serve --no-projections`
+everywhere.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import sys
 import threading
 
 from bootstrap.services import Services
+from bootstrap.settings import SECRET_VARIABLES
 
 COMMAND = [sys.executable, "-m", "cli", "projections", "run"]
 PARENT_VARIABLE = "LEDGER_SERVER_PID"  # the worker stops once this process is no longer its parent
 NICENESS = 10  # added to the worker's: the API's requests go first when both want the CPU
+WITHHELD = SECRET_VARIABLES - {"LEDGER_DATABASE_URL"}  # what the worker is not given
 
 
 def follow(services: Services) -> None:
@@ -82,7 +86,9 @@ class ProjectionWorker:
             with self._lock:
                 if self._stopping.is_set():
                     return
-                env = {**os.environ, PARENT_VARIABLE: str(os.getpid())}
+                env = {name: value for name, value in os.environ.items()
+                       if name.upper() not in WITHHELD}  # fmt: skip
+                env[PARENT_VARIABLE] = str(os.getpid())
                 process = self._process = subprocess.Popen(COMMAND, env=env)
                 os.setpriority(
                     os.PRIO_PROCESS, process.pid, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS

@@ -40,6 +40,10 @@ class WrongMasterKey(Exception):
     """The master key does not open this database's data keys."""
 
 
+class NoMasterKey(Exception):
+    """This process was given no master key: it can neither seal nor disclose personal data."""
+
+
 def parse_master_key(text: str) -> bytes:
     """`LEDGER_MASTER_KEY`: 32 bytes, URL-safe base64 (as `ledger serve` generates it)."""
     try:
@@ -78,16 +82,29 @@ def erase_keys(uow: UnitOfWork, scopes: Iterable[str], position: int | None) -> 
 
 
 class Keyring:
-    """The data keys of one ledger database, opened with its master key."""
+    """The data keys of one ledger database, opened with its master key.
 
-    def __init__(self, database: Database, master_key: bytes) -> None:
+    Without one (None: a process that handles no personal data, such as the projections
+    worker, is given no secret it does not need) it still erases and purges keys, but
+    sealing or disclosing personal data raises `NoMasterKey`.
+    """
+
+    def __init__(self, database: Database, master_key: bytes | None) -> None:
         self.database = database
-        self.master = AESGCM(master_key)
+        self._master = AESGCM(master_key) if master_key is not None else None
+
+    @property
+    def master(self) -> AESGCM:
+        if self._master is None:
+            raise NoMasterKey("this process was given no master key (LEDGER_MASTER_KEY)")
+        return self._master
 
     def create_table(self) -> None:
         """Create the table, and check (or, on a new database, record) the master key."""
         with self.database.writing() as uow:
             uow.execute(KEYS_TABLE.format(blob=uow.sql.blob))
+        if self._master is None:
+            return
         with self.database.writing() as uow:
             stored = self._keep(uow, _CHECK_SCOPE, self._wrap(_CHECK_SCOPE, _CHECK_TEXT))
         try:

@@ -8,6 +8,7 @@ serialises schema changes between processes starting at once.
 from __future__ import annotations
 
 import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -127,7 +128,8 @@ class Database:
         """Serialise table creation across processes starting at once."""
         if self.sql is not POSTGRES:
             # A lock file beside the database: SQLite refuses a journal-mode change under load.
-            with open(f"{self.sqlite_path}.lock", "a") as lock_file:
+            descriptor = os.open(f"{self.sqlite_path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            with open(descriptor) as lock_file:
                 fcntl.flock(lock_file, fcntl.LOCK_EX)
                 try:
                     yield

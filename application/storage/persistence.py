@@ -8,6 +8,8 @@ once, under a lock, by `Ledger.__init__`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from urllib.parse import unquote, urlsplit
 
 from eventsourcing.utils import get_topic
@@ -53,3 +55,17 @@ def persistence_env(database_url: str, *, pool_size: int = 5, max_overflow: int 
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "n",  # created once, under a lock, by `Ledger.__init__`
     }
+
+
+def create_private_sqlite_file(path: str) -> None:
+    """Create a missing SQLite database file readable and writable by its owner only.
+
+    Left to SQLite, it would be created with the umask's mode (644 as a rule): personal
+    data is sealed, but who was verified, screened or flagged, and when, is not for
+    other users of the machine to read either. Created first, with mode 600, it keeps
+    that mode, and SQLite gives its -wal and -shm files the main file's mode.
+    """
+    if not path or ":memory:" in path or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError):  # an existing one keeps the mode it was given
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
