@@ -9,11 +9,14 @@ from contextlib import asynccontextmanager
 
 from eventsourcing.persistence import DataError, PersistenceError
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
+from api.errors import SERVER_ERRORS, invalid, unprocessable
 from api.routes import entities, operations, queues, subjects, verification, webhooks
 from application.recording.outcomes import LedgerBusy
+from application.storage.availability import out_of_reach
 from bootstrap.credentials import load_credentials
 from bootstrap.services import Services
 from bootstrap.settings import Settings
@@ -24,6 +27,10 @@ log = logging.getLogger(__name__)
 # group committer waits on the database many times a batch, and after each wait it needs
 # the GIL back from the event loop: a shorter slice keeps it from queueing behind requests.
 SWITCH_INTERVAL = 0.0005
+
+
+def internal_error() -> JSONResponse:
+    return JSONResponse({"detail": "internal error (logged)"}, status_code=500)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -44,13 +51,15 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     for module in (webhooks, subjects, entities, queues, verification, operations):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=SERVER_ERRORS)
+
+    app.add_exception_handler(RequestValidationError, unprocessable)
 
     @app.exception_handler(DataError)
     async def unstorable_input(request: Request, error: DataError) -> JSONResponse:
         """The database refused a value from the request (e.g. a NUL character in a path)."""
-        return JSONResponse({"detail": "the request holds a value the store cannot hold"},
-                            status_code=422)  # fmt: skip
+        refused = invalid(("request",), "the request holds a value the store cannot hold")
+        return await unprocessable(request, refused)
 
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request: Request, error: ClientDisconnect) -> Response:
@@ -61,14 +70,27 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(PersistenceError)
     @app.exception_handler(LedgerBusy)
-    async def store_unavailable(request: Request, error: Exception) -> JSONResponse:
-        """Nothing was acknowledged: 503 tells Verifa to deliver again later."""
-        log.warning("store unavailable: %s", type(error).__name__)
-        return JSONResponse(
-            {"detail": "store unavailable, try again"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+    async def store_failed(request: Request, error: Exception) -> JSONResponse:
+        """Out of reach or busy: 503, nothing was acknowledged, Verifa delivers again later.
+        Any other store failure is a fault that would fail every retry the same way: 500,
+        with its traceback in the log for someone to fix it."""
+        if isinstance(error, LedgerBusy) or out_of_reach(error):
+            log.warning("store unavailable, answered 503: %s: %s", type(error).__name__, error)
+            return JSONResponse(
+                {"detail": "store unavailable, try again"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        route = getattr(request.scope.get("route"), "path", "")  # the template: no subject in it
+        log.error("%s %s: the store failed: %s: %s", request.method, route,
+                  type(error).__name__, error, exc_info=error)  # fmt: skip
+        return internal_error()
+
+    @app.exception_handler(Exception)
+    async def fault(request: Request, error: Exception) -> JSONResponse:
+        """Any other fault, answered in the API's shape (Starlette then raises it on to the
+        server, which logs it with its traceback)."""
+        return internal_error()
 
     return app
 

@@ -11,10 +11,11 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BeforeValidator, WithJsonSchema
 
 from application.reading.as_of import parse_point
 from bootstrap.credentials import ROLES
@@ -83,14 +84,34 @@ AS_OF_HELP = (
 )
 
 
+def _point(text: Any) -> int | datetime:
+    """`as_of` as the query string gives it; a malformed one is the caller's error (422)."""
+    point = parse_point(text)
+    assert point is not None  # a query value is a string
+    return point
+
+
+# What OpenAPI says `as_of` is, so that a client (or a fuzzer) knows which values are taken.
+_AS_OF_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": "^[0-9]+$"},
+        {"type": "string", "format": "date-time"},
+    ]
+}
+Point = Annotated[int | datetime | None, BeforeValidator(_point), WithJsonSchema(_AS_OF_SCHEMA)]
+
+
 async def as_of_point(
-    as_of: Annotated[str | None, Query(description=AS_OF_HELP)] = None,
+    as_of: Annotated[Point, Query(description=AS_OF_HELP)] = None,
 ) -> int | datetime | None:
-    """The `as_of` query parameter; a malformed one is the caller's error (422)."""
-    try:
-        return parse_point(as_of)
-    except ValueError as error:
-        raise HTTPException(422, str(error)) from None
+    """The `as_of` query parameter: None for the head."""
+    return as_of
 
 
 AsOfPoint = Annotated[int | datetime | None, Depends(as_of_point)]
+
+# A reference or an id as a path or query names it: as long as any that Verifa sends, and
+# without NUL, which no store holds in a name. Bounded so that no request makes the ledger
+# search for (or repeat) a name of any length.
+NAME_CHARS = 1024
+NAME_PATTERN = r"^[^\x00]+$"

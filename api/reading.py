@@ -10,20 +10,22 @@ from datetime import datetime
 
 from fastapi import HTTPException
 
+from api.errors import shown
 from application.reading.views import Doc
 from bootstrap.services import Services
 from projections.read_model import Build, ReadModel, Selection
 
 
 def not_found(what: str, key: str, position: int) -> HTTPException:
-    return HTTPException(404, f"no {what} {key!r} as of position {position}")
+    return HTTPException(404, f"no {what} {shown(key)} as of position {position}")
 
 
 def serving(services: Services, model: ReadModel) -> Build:
     """The build of `model` that current answers come from."""
     build = services.read_models.serving(model.name)
     if build is None:
-        raise HTTPException(503, f"the {model.name} read model has no build yet")
+        raise HTTPException(503, f"the {model.name} read model has no build yet",
+                            headers={"Retry-After": "1"})  # fmt: skip
     return build
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from application.webhook_authentication.signature import signed_headers
-from tests.helpers import MASTER_KEY_TEXT, SECRET, wait_until
+from tests.helpers import MASTER_KEY_TEXT, SECRET, TOKENS, wait_until
 
 AUDITOR = {"Authorization": "Bearer auditor-token"}
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -57,7 +57,7 @@ class LedgerServer:
             "LEDGER_DATABASE_URL": self.database_url,
             "LEDGER_DATA_DIR": str(self.folder),
             "LEDGER_WEBHOOK_SECRETS": str(SECRET),
-            "LEDGER_API_TOKENS": "auditor-token:auditor,admin-token:admin",
+            "LEDGER_API_TOKENS": ",".join(f"{token}:{role}" for token, role in TOKENS.items()),
             "LEDGER_MASTER_KEY": MASTER_KEY_TEXT,
             **self.settings,
         }

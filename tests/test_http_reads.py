@@ -400,3 +400,89 @@ def test_a_nul_character_in_a_path_is_not_a_server_error(client: LedgerClient) -
     populate(client)
     assert client.read("/subjects/a%00b/timeline").status_code in (404, 422)
     assert client.read("/subjects/a%00b/status", as_of="1").status_code in (404, 422)
+
+
+# Names with `/`, and names of any length.
+
+
+def test_references_and_ids_holding_a_slash_are_read_now_and_as_of(client: LedgerClient) -> None:
+    deliver(client, session("session.created", "a1", ref="team/alice", sid="s/1"))
+    head = deliver(client, check("check.completed", "a2", cid="chk/1", external_ref="team/alice",
+                                 check_type="aml", status="clear", has_match=False))  # fmt: skip
+    client.caught_up()
+    for path in ["/subjects/team%2Falice/timeline", "/subjects/team/alice/timeline"]:
+        for params in [{}, {"as_of": str(head)}]:
+            answer = client.read(path, **params)
+            assert answer.status_code == 200, (path, params, answer.json())
+            assert answer.json()["subject"] == "team/alice"
+            assert [e["position"] for e in answer.json()["events"]] == [1, head]
+    for path, field, value in [("/subjects/team%2Falice/status", "subject", "team/alice"),
+                               ("/sessions/s%2F1", "status", "created"),
+                               ("/checks/chk%2F1", "subject", "team/alice")]:  # fmt: skip
+        assert client.read(path).json()[field] == value, path
+        assert client.read(path, as_of=head).json()[field] == value, path
+    assert client.read("/subjects/team/timeline").status_code == 404
+
+
+def test_a_404_repeats_only_the_start_of_a_long_name(client: LedgerClient) -> None:
+    populate(client)
+    client.caught_up()
+    name = "n" * 1000
+    for path in [f"/subjects/{name}/timeline", f"/subjects/{name}/status", f"/sessions/{name}"]:
+        answer = client.read(path)
+        assert answer.status_code == 404
+        assert len(answer.json()["detail"]) < 200, path
+        assert "n" * 64 in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/subjects/{}/timeline", "/subjects/{}/status", "/cases/{}"])
+def test_a_name_longer_than_any_sent_is_refused(client: LedgerClient, path: str) -> None:
+    answer = client.read(path.format("n" * 1025))
+    assert answer.status_code == 422
+    [error] = answer.json()["detail"]
+    assert error["loc"][0] == "path"
+    assert len(json.dumps(error)) < 500
+
+
+def test_access_log_subjects_are_bounded_as_paths_are(client: LedgerClient) -> None:
+    assert client.read("/access-log", role="admin", subject="n" * 1025).status_code == 422
+    assert client.read("/access-log", role="admin", subject="n" * 1024).status_code == 200
+
+
+# Points out of range, and cursors with a point.
+
+
+def test_a_position_of_thousands_of_digits_means_the_head(client: LedgerClient) -> None:
+    head = populate(client)
+    for digits in ["1" * 4301, "0" * 4300 + "2"]:
+        answer = client.read("/subjects/alice/timeline", as_of=digits)
+        assert answer.status_code == 200
+        expected = head if digits.startswith("1") else 2
+        assert answer.json()["as_of"]["position"] == expected
+
+
+@pytest.mark.parametrize("after", [str(2**63), str(10**30)])
+def test_an_access_log_id_past_any_stored_is_422(client: LedgerClient, after: str) -> None:
+    populate(client)
+    answer = client.read("/access-log", role="admin", after=after)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "after"]
+    assert client.read("/access-log", role="admin", after=str(2**63 - 1)).json() == {"accesses": []}
+
+
+def test_a_cursor_with_an_as_of_naming_another_position_is_422(client: LedgerClient) -> None:
+    positions = [deliver(client, session("session.started", f"k{i}")) for i in range(3)]
+    first = client.read("/subjects/alice/timeline", limit=2).json()
+    pinned = first["as_of"]
+    assert pinned["position"] == positions[2]
+    wait_until(lambda: utc_now_iso() > pinned["recorded_at"], what="a later ledger clock")
+    positions.append(deliver(client, session("session.started", "later")))
+    cursor = first["next_cursor"]
+    for disagreeing in [positions[1], positions[3], "1000"]:
+        answer = client.read("/subjects/alice/timeline", limit=2, cursor=cursor, as_of=disagreeing)
+        assert answer.status_code == 422, disagreeing
+        assert answer.json()["detail"][0]["loc"] == ["query", "as_of"]
+    for agreeing in [{}, {"as_of": positions[2]}, {"as_of": pinned["recorded_at"]}]:
+        answer = client.read("/subjects/alice/timeline", limit=2, cursor=cursor, **agreeing)
+        assert answer.status_code == 200, agreeing
+        assert [e["position"] for e in answer.json()["events"]] == [positions[2]]

@@ -1,23 +1,38 @@
-"""Sessions, checks, cases and documents, each now or as of a point (DESIGN §6)."""
+"""Sessions, checks, cases and documents, each now or as of a point (DESIGN §6).
 
-from __future__ import annotations
+An id may hold `/` (send it as `%2F`): the routes take the rest of the path.
+"""
 
-from typing import Any
+# No `from __future__ import annotations`: each route's parameters are annotated with the
+# `Path` of its own kind, which FastAPI could not find from a string.
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from api.dependencies import AsOfPoint, Auditor, ServicesDep
+from api.dependencies import NAME_CHARS, NAME_PATTERN, AsOfPoint, Auditor, ServicesDep
+from api.errors import NOT_FOUND, UNAUTHENTICATED
 from api.reading import read_one
 from api.schemas import Entity
 from projections.models import CASES, CHECKS, DOCUMENTS, SESSIONS
 from projections.read_model import ReadModel
 
-router = APIRouter(tags=["entities"])
+router = APIRouter(tags=["entities"], responses={**UNAUTHENTICATED, **NOT_FOUND})
 
 
-def _entity_route(path: str, kind: str, model: ReadModel) -> None:
+def _entity_route(path: str, kind: str, model: ReadModel, example: str) -> None:
+    entity_id_path = Path(
+        min_length=1,
+        max_length=NAME_CHARS,
+        pattern=NAME_PATTERN,
+        description=f"The {kind}'s id, URL-encoded",
+        openapi_examples={"verifa": {"summary": "As in Verifa's tutorial", "value": example}},
+    )
+
     def read_entity(
-        entity_id: str, services: ServicesDep, _: Auditor, point: AsOfPoint
+        entity_id: Annotated[str, entity_id_path],
+        services: ServicesDep,
+        _: Auditor,
+        point: AsOfPoint,
     ) -> dict[str, Any]:
         return read_one(services, model, entity_id, point)
 
@@ -27,7 +42,7 @@ def _entity_route(path: str, kind: str, model: ReadModel) -> None:
     )
 
 
-_entity_route("/sessions/{entity_id}", "session", SESSIONS)
-_entity_route("/checks/{entity_id}", "check", CHECKS)
-_entity_route("/cases/{entity_id}", "case", CASES)
-_entity_route("/documents/{entity_id}", "document", DOCUMENTS)
+_entity_route("/sessions/{entity_id:path}", "session", SESSIONS, "session_abc123")
+_entity_route("/checks/{entity_id:path}", "check", CHECKS, "check_abc123")
+_entity_route("/cases/{entity_id:path}", "case", CASES, "case_abc123")
+_entity_route("/documents/{entity_id:path}", "document", DOCUMENTS, "doc_abc123")

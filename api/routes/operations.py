@@ -6,10 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.dependencies import Admin, ServicesDep
+from api.dependencies import NAME_CHARS, NAME_PATTERN, Admin, ServicesDep
+from api.errors import FORBIDDEN, UNAUTHENTICATED, Responses
 from api.schemas import AccessLogPage, Projections, QuarantineList
 
 router = APIRouter(tags=["operations"])
+ADMIN_ONLY: Responses = {**UNAUTHENTICATED, **FORBIDDEN}
+
+# Access log ids are the stores' 64-bit integers.
+LAST_ID = 2**63 - 1
 
 
 @router.get("/healthz")
@@ -18,13 +23,13 @@ def healthz(services: ServicesDep) -> dict[str, Any]:
     return {"status": "ok", "head": services.ledger.as_of().as_dict()}
 
 
-@router.get("/projections", response_model=Projections)
+@router.get("/projections", response_model=Projections, responses=ADMIN_ONLY)
 def projections(services: ServicesDep, _: Admin) -> dict[str, Any]:
     """Each read model's version, tracking position and lag behind the ledger head."""
     return {"projections": services.runner.states()}
 
 
-@router.get("/quarantine", response_model=QuarantineList)
+@router.get("/quarantine", response_model=QuarantineList, responses=ADMIN_ONLY)
 def quarantine(
     services: ServicesDep, reader: Admin, include_released: bool = False
 ) -> dict[str, Any]:
@@ -37,12 +42,12 @@ def quarantine(
     return {"entries": [entry.as_dict() for entry in entries]}
 
 
-@router.get("/access-log", response_model=AccessLogPage)
+@router.get("/access-log", response_model=AccessLogPage, responses=ADMIN_ONLY)
 def access_log(
     services: ServicesDep,
     _: Admin,
-    subject: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    subject: Annotated[str | None, Query(max_length=NAME_CHARS, pattern=NAME_PATTERN)] = None,
+    after: Annotated[int, Query(ge=0, le=LAST_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Who read personal data, whose and when, oldest first; page on with `after` (an id)."""

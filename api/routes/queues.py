@@ -7,12 +7,13 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.dependencies import AsOfPoint, Auditor, ServicesDep
+from api.errors import UNAUTHENTICATED
 from api.reading import read_many
 from api.schemas import Alerts, ReviewQueue
 from projections.models import ALERTS, REVIEW_QUEUE
 from projections.read_model import Selection
 
-router = APIRouter(tags=["queues"])
+router = APIRouter(tags=["queues"], responses=UNAUTHENTICATED)
 
 
 @router.get("/review-queue", response_model=ReviewQueue)

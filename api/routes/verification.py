@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api.dependencies import Auditor, ServicesDep
+from api.errors import UNAUTHENTICATED, invalid
 from api.schemas import LedgerVerification
 from application.integrity.verification import Digest
+from domain.entries import MAX_POSITION
 
-router = APIRouter(prefix="/ledger", tags=["integrity"])
+router = APIRouter(prefix="/ledger", tags=["integrity"], responses=UNAUTHENTICATED)
 
 
 @router.get("/verify", response_model=LedgerVerification)
 def verify(
     services: ServicesDep,
     _: Auditor,
-    since_position: Annotated[int | None, Query(ge=0)] = None,
+    since_position: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
     since_digest: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> dict[str, Any]:
     """Whether every stored entry still gives the digest recorded for it, and which first does not.
@@ -26,7 +28,8 @@ def verify(
     the ledger still passes through that exported head: history only grew.
     """
     if (since_position is None) != (since_digest is None):
-        raise HTTPException(422, "give both since_position and since_digest, or neither")
+        missing = "since_digest" if since_digest is None else "since_position"
+        raise invalid(("query", missing), "give both since_position and since_digest, or neither")
     since = None
     if since_position is not None and since_digest is not None:
         since = Digest(since_position, since_digest)

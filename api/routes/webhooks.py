@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.dependencies import ServicesDep
 from api.schemas import DeliveryAnswer
+from api.signed_delivery import REFUSALS, SIGNED_REQUEST
 from application.recording.outcomes import Quarantined
 from application.webhook_authentication.signature import SignatureError, verify
 
@@ -29,7 +30,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-@router.post("/webhooks/verifa", response_model=DeliveryAnswer, response_model_exclude_none=True)
+@router.post(
+    "/webhooks/verifa",
+    response_model=DeliveryAnswer,
+    response_model_exclude_none=True,
+    responses=REFUSALS,
+    openapi_extra=SIGNED_REQUEST,
+)
 async def receive_delivery(request: Request, services: ServicesDep) -> JSONResponse:
     """Answer 2xx only once the delivery is durably recorded (or held in quarantine).
 

@@ -28,8 +28,8 @@ __all__ = [
 
 _SECRET_PREFIX = "whsec_"
 _SIGNATURE_VERSION = "v1"
-_MAX_TIMESTAMP_CHARS = 20
-_MAX_WEBHOOK_ID_CHARS = 256
+MAX_TIMESTAMP_CHARS = 20
+MAX_WEBHOOK_ID_CHARS = 256
 _DIGITS = frozenset("0123456789")
 # Printable ASCII: space through tilde. Keeps ids safe to log and to store.
 _PRINTABLE_ASCII = frozenset(chr(c) for c in range(0x20, 0x7F))
@@ -148,15 +148,15 @@ def _check_webhook_id(webhook_id: str) -> None:
     """Ids are echoed into logs and storage, so keep them short and printable."""
     if not webhook_id:
         raise SignatureError(f"empty {HEADER_ID}")
-    if len(webhook_id) > _MAX_WEBHOOK_ID_CHARS:
-        raise SignatureError(f"{HEADER_ID} longer than {_MAX_WEBHOOK_ID_CHARS} characters")
+    if len(webhook_id) > MAX_WEBHOOK_ID_CHARS:
+        raise SignatureError(f"{HEADER_ID} longer than {MAX_WEBHOOK_ID_CHARS} characters")
     if not _PRINTABLE_ASCII.issuperset(webhook_id):
         raise SignatureError(f"{HEADER_ID} contains characters outside printable ASCII")
 
 
 def _parse_timestamp(text: str) -> int:
     """Only ASCII digits: ``int()`` alone would accept spaces, signs, ``_`` and non-ASCII digits."""
-    if not text or len(text) > _MAX_TIMESTAMP_CHARS or not _DIGITS.issuperset(text):
+    if not text or len(text) > MAX_TIMESTAMP_CHARS or not _DIGITS.issuperset(text):
         raise SignatureError(f"malformed {HEADER_TIMESTAMP}")
     return int(text)
 
