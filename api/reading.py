@@ -10,9 +10,12 @@ from datetime import datetime
 
 from fastapi import HTTPException
 
-from api.errors import shown
+from api.errors import invalid, shown
 from application.reading.views import Doc
 from bootstrap.services import Services
+from domain.entries import MAX_POSITION
+from projections.models import AttentionModel
+from projections.pages import NotBuiltYet, page_as_of
 from projections.read_model import Build, ReadModel, Selection
 
 
@@ -44,18 +47,75 @@ def read_one(services: Services, model: ReadModel, key: str, point: int | dateti
     return {**doc, "as_of": as_of.as_dict()}
 
 
-def read_many(
-    services: Services, point: int | datetime | None, *selections: Selection
-) -> tuple[Doc, list[list[Doc]]]:
-    """Rows of several models, and the `as_of` they reflect."""
-    if point is None:
+# A list's cursor: the position its pages are pinned to, then, for each part of the list,
+# the key to go on after (hex of its UTF-8) or `-` once the part is done. Any text of this
+# form is a cursor: positions past the last there can be mean the last.
+LIST_CURSOR_PATTERN = r"^[0-9]{1,19}\.(-|([0-9a-f]{2}){0,1024})\.(-|([0-9a-f]{2}){0,1024})$"
+DONE = "-"
+
+
+def encode_list_cursor(position: int, afters: list[str | None]) -> str:
+    parts = [DONE if a is None else a.encode("utf-8", "surrogatepass").hex() for a in afters]
+    return ".".join([str(position), *parts])
+
+
+def decode_list_cursor(cursor: str) -> tuple[int, list[str | None]]:
+    position, *parts = cursor.split(".")
+    afters = [None if p == DONE else bytes.fromhex(p).decode("utf-8", "replace") for p in parts]
+    return min(int(position), MAX_POSITION), afters
+
+
+def read_list(
+    services: Services,
+    point: int | datetime | None,
+    cursor: str | None,
+    limit: int,
+    *selections: Selection,
+) -> tuple[Doc, list[list[Doc]], str | None]:
+    """A page of each part of a list, its `as_of`, and the cursor to the next page (None at
+    the end). The first page of a current list comes from the read models; every other
+    page is folded from the ledger as of the first page's position, examining at most
+    `limit` keys per part (`projections.pages`), so no request does work that grows with
+    the ledger."""
+    if point is None and cursor is None:
         builds = [(serving(services, s.model), s) for s in selections]
-        position, results = services.read_models.select(*builds)
-        return services.ledger.as_of(position).as_dict(), results
+        position, results = services.read_models.select(*builds, limit=limit + 1)
+        afters = [_key_of(docs[limit - 1], s) if len(docs) > limit else None
+                  for docs, s in zip(results, selections, strict=True)]  # fmt: skip
+        as_of = services.ledger.as_of(position)
+        more = any(a is not None for a in afters)
+        return (as_of.as_dict(), [docs[:limit] for docs in results],
+                encode_list_cursor(as_of.position, afters) if more else None)  # fmt: skip
     with services.ledger.reading() as history:
-        as_of = history.positions.as_of(point)
-        results = [
-            [row.doc for row in s.model.rows_as_of(history, as_of) if s.matches(row)]
-            for s in selections
-        ]
-    return as_of.as_dict(), results
+        if cursor is not None:
+            pinned, after_keys = decode_list_cursor(cursor)
+            as_of = history.positions.as_of(pinned)
+            if point is not None and history.positions.as_of(point).position != as_of.position:
+                raise invalid(("query", "as_of"), "as_of names another position than the"
+                              " cursor's: leave as_of out", point)  # fmt: skip
+        else:
+            as_of, after_keys = history.positions.as_of(point), [""] * len(selections)
+        results, afters = [], []
+        for selection, after in zip(selections, after_keys, strict=True):
+            if after is None:
+                results.append([])
+                afters.append(None)
+                continue
+            try:
+                page = page_as_of(services.read_models, history, selection, as_of, after, limit)
+            except NotBuiltYet as busy:
+                raise HTTPException(503, str(busy), headers={"Retry-After": "1"}) from None
+            results.append([row.doc for row in page.rows])
+            afters.append(page.next_key)
+    more = any(a is not None for a in afters)
+    return (as_of.as_dict(), results,
+            encode_list_cursor(as_of.position, afters) if more else None)  # fmt: skip
+
+
+def _key_of(doc: Doc, selection: Selection) -> str:
+    """The read model key of a row's document (the attention lists' parts are keyed so)."""
+    model = selection.model
+    source = model.parts[selection.status or ""][0] if isinstance(model, AttentionModel) else model
+    field = {"subject": "subject", "session": "session_id", "check": "check_id",
+             "case": "case_id", "document": "document_id"}[source.kind]  # fmt: skip
+    return str(doc[field])

@@ -81,12 +81,14 @@ class ReviewQueue(BaseModel):
     as_of: AsOfModel
     sessions: list[dict[str, Any]]
     cases: list[dict[str, Any]]
+    next_cursor: str | None  # null once every part is done
 
 
 class Alerts(BaseModel):
     as_of: AsOfModel
     monitoring_hits: list[dict[str, Any]]
     restricted_subjects: list[dict[str, Any]]
+    next_cursor: str | None  # null once every part is done
 
 
 class UnappliedRow(BaseModel):

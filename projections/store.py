@@ -100,6 +100,9 @@ class ReadModelStore:
             for column in ("status", "flagged"):
                 uow.execute(f"CREATE INDEX IF NOT EXISTS {build.table}_{column}"
                             f" ON {build.table} ({column})")  # fmt: skip
+            # A page of a list (`status`, `flagged`, in key order) reads only its own rows.
+            uow.execute(f"CREATE INDEX IF NOT EXISTS {build.table}_listed"
+                        f" ON {build.table} (status, flagged, key)")  # fmt: skip
         return build
 
     def register_build(self, name: str, version: int, state: str = "building") -> Build:
@@ -255,13 +258,18 @@ class ReadModelStore:
             rows = uow.rows(f"SELECT doc FROM {build.table} WHERE key=?", key)
         return position, json.loads(rows[0]["doc"]) if rows else None
 
-    def select(self, *selections: tuple[Build, Selection]) -> tuple[int, list[list[Doc]]]:
-        """Rows of several builds, read together, and the prefix they all reflect."""
+    def select(
+        self, *selections: tuple[Build, Selection], limit: int | None = None
+    ) -> tuple[int, list[list[Doc]]]:
+        """Rows of several builds (the first `limit` of each, in key order), read together,
+        and the prefix they all reflect."""
         positions, results = [], []
         with self._snapshot() as uow:
             for build, selection in selections:
                 positions.append(self.position(build, uow))
                 query, params = selection.sql(build, self.sql.binary_order)
+                if limit is not None:
+                    query, params = f"{query} LIMIT ?", (*params, limit)
                 results.append([json.loads(r["doc"]) for r in uow.rows(query, *params)])
         return min(positions), results
 

@@ -12,7 +12,7 @@ from domain.entries import AsOf
 from projections.models import ALERTS, REVIEW_QUEUE
 from projections.pages import page_as_of
 from projections.read_model import Row, Selection
-from tests.helpers import deliver_all, session_event
+from tests.helpers import LedgerClient, deliver_all, session_event
 
 
 def review_history() -> list[dict[str, Any]]:
@@ -90,3 +90,49 @@ def test_a_page_examines_at_most_its_limit_of_keys(
                           Selection(REVIEW_QUEUE, status="session", flagged=True),
                           services.ledger.as_of(), "", 5)  # fmt: skip
     assert len(computed) == 5 and page.next_key == "s04"
+
+
+def read_all_pages(
+    client: LedgerClient, path: str, parts: list[str], **params: Any
+) -> dict[str, list[Any]]:
+    """Every row of each part of a list, paging on with `next_cursor`."""
+    collected: dict[str, list[Any]] = {part: [] for part in parts}
+    answer = client.read(path, **params).json()
+    as_of = answer["as_of"]
+    for _ in range(200):
+        for part in parts:
+            collected[part] += answer[part]
+        assert answer["as_of"] == as_of  # the cursor pins the pages' prefix
+        if answer["next_cursor"] is None:
+            return collected
+        answer = client.read(path, cursor=answer["next_cursor"], limit=params["limit"]).json()
+    raise AssertionError("the pages never end")
+
+
+def test_the_review_queue_and_the_alerts_page_now_and_as_of_a_point(
+    client: LedgerClient,
+) -> None:
+    """They used to fold every key ever seen, twice per request, with no paging."""
+    history = review_history()
+    for payload in history:
+        client.deliver(payload)
+    client.caught_up()
+    lists = {"/review-queue": ["sessions", "cases"],
+             "/alerts": ["monitoring_hits", "restricted_subjects"]}  # fmt: skip
+    for path, parts in lists.items():
+        for point in ({}, {"as_of": "9"}):
+            whole = client.read(path, limit=1000, **point).json()
+            assert whole["next_cursor"] is None
+            paged = read_all_pages(client, path, parts, limit=2, **point)
+            assert paged == {part: whole[part] for part in parts}
+    queue = client.read("/review-queue", limit=1000).json()
+    assert len(queue["sessions"]) > 2  # enough to page
+
+
+def test_a_list_cursor_that_disagrees_with_as_of_is_refused(client: LedgerClient) -> None:
+    for payload in review_history():
+        client.deliver(payload)
+    first = client.caught_up().read("/review-queue", limit=1).json()
+    refused = client.read("/review-queue", cursor=first["next_cursor"], as_of="1")
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["query", "as_of"]

@@ -271,6 +271,21 @@ def test_quarantine_list_is_admin_only(client: LedgerClient) -> None:
     assert client.read("/quarantine", role="officer").status_code == 403
 
 
+def test_the_quarantine_list_pages(client: LedgerClient) -> None:
+    """It used to decrypt every held body (up to 1 MiB each) on every request."""
+    held = [client.deliver(f"not json {n}".encode()).json()["id"] for n in range(7)]
+    pages, after = [], ""
+    while True:
+        page = client.read("/quarantine", role="admin", limit=3, after=after).json()["entries"]
+        if not page:
+            break
+        pages.append([entry["id"] for entry in page])
+        after = page[-1]["id"]
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert sorted(i for page in pages for i in page) == sorted(held)
+    assert client.read("/quarantine", role="admin", limit=101).status_code == 422
+
+
 # 200: unknown event types are recorded and routed.
 
 

@@ -225,7 +225,7 @@ ROUTES = {  # route: the lowest role that may read it
     "/subjects/user_456/timeline": "auditor", "/subjects/user_456/status": "auditor",
     "/sessions/session_abc123": "auditor", "/checks/check_abc123": "auditor",
     "/cases/case_abc123": "auditor", "/documents/doc_abc123": "auditor",
-    "/review-queue": "auditor", "/alerts": "auditor", "/ledger/verify": "auditor",
+    "/review-queue": "auditor", "/alerts": "auditor", "/ledger/verify": "admin",
     "/projections": "admin", "/quarantine": "admin", "/access-log": "admin",
 }  # fmt: skip
 ROLES = ("auditor", "officer", "admin")

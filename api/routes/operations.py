@@ -31,14 +31,21 @@ def projections(services: ServicesDep, _: Admin) -> dict[str, Any]:
 
 @router.get("/quarantine", response_model=QuarantineList, responses=ADMIN_ONLY)
 def quarantine(
-    services: ServicesDep, reader: Admin, include_released: bool = False
+    services: ServicesDep,
+    reader: Admin,
+    include_released: bool = False,
+    after: Annotated[str, Query(max_length=64, description="the last id of the page before")] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
-    """Authentic deliveries that could not be read, with why (see `ledger quarantine replay`).
+    """Authentic deliveries that could not be read, with why (see `ledger quarantine replay`),
+    oldest first, a page at a time (page on with `after`: the last id of the page before).
 
     Their bodies may hold personal data: each read is in the access log.
     """
     services.ledger.access_log.record(reader.who, reader.role, "(quarantine)", "quarantine list")
-    entries = services.ledger.quarantine.list(include_released=include_released)
+    entries = services.ledger.quarantine.list(
+        include_released=include_released, after=after, limit=limit
+    )
     return {"entries": [entry.as_dict() for entry in entries]}
 
 

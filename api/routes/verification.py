@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.dependencies import Auditor, ServicesDep
-from api.errors import UNAUTHENTICATED, invalid
+from api.dependencies import Admin, ServicesDep
+from api.errors import FORBIDDEN, UNAUTHENTICATED, invalid
 from api.schemas import LedgerVerification
 from application.integrity.verification import Digest
 from domain.entries import MAX_POSITION
@@ -15,14 +15,16 @@ from domain.entries import MAX_POSITION
 router = APIRouter(prefix="/ledger", tags=["integrity"], responses=UNAUTHENTICATED)
 
 
-@router.get("/verify", response_model=LedgerVerification)
+@router.get("/verify", response_model=LedgerVerification, responses=FORBIDDEN)
 def verify(
     services: ServicesDep,
-    _: Auditor,
+    _: Admin,
     since_position: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
     since_digest: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> dict[str, Any]:
     """Whether every stored entry still gives the digest recorded for it, and which first does not.
+
+    It reads the whole ledger, so it is an admin's operation (as `ledger verify` is).
 
     With `since_position` and `since_digest` (from `ledger digest`), also whether
     the ledger still passes through that exported head: history only grew.

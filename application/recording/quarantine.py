@@ -67,6 +67,8 @@ class Quarantine:
         with self.database.writing() as uow:
             uow.execute(QUARANTINE_TABLE.format(blob=uow.sql.blob))
             uow.execute(QUARANTINE_NAMES_TABLE)
+            uow.execute("CREATE INDEX IF NOT EXISTS quarantine_by_time"
+                        " ON quarantine (received_at, id)")  # fmt: skip
 
     def hold(
         self, body: bytes, webhook_id: str | None, reason: str, errors: list[dict[str, Any]]
@@ -105,12 +107,26 @@ class Quarantine:
                 "UPDATE quarantine SET released_position=? WHERE id=?", (position, entry_id)
             )
 
-    def list(self, *, include_released: bool = False) -> list[QuarantinedDelivery]:
-        query = "SELECT * FROM quarantine"
+    def list(
+        self, *, include_released: bool = False, after: str = "", limit: int | None = None
+    ) -> list[QuarantinedDelivery]:
+        """Held deliveries, oldest first: all, or the `limit` after the entry `after`."""
+        clauses: list[str] = []
+        params: list[object] = []
         if not include_released:
-            query += " WHERE released_position IS NULL"
+            clauses.append("released_position IS NULL")
+        if after:
+            clauses.append("(received_at, id) > (SELECT received_at, id FROM quarantine"
+                           " WHERE id=?)")  # fmt: skip
+            params.append(after)
+        query = "SELECT * FROM quarantine"
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY received_at, id"
+        if limit is not None:
+            query, params = query + " LIMIT ?", [*params, limit]
         with self.database.reading() as uow:
-            rows = uow.rows(query + " ORDER BY received_at, id")
+            rows = uow.rows(query, *params)
         keys = self.keyring.keys(f"quarantine:{r['id']}" for r in rows)
         held = []
         for r in rows:
