@@ -178,6 +178,7 @@ def as_of_and_memory(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) 
         results[size] = task("as_of_reads", url, 300)
         memory[size] = max(task("rebuild", url)["peak_rss_mb"], task("verify", url)["peak_rss_mb"])
     smallest, largest = min(results), max(results)
+    routes = task("read_routes", url, 50)  # in the largest ledger, its read models at the head
     figures = [
         Figure(
             dbs.store,
@@ -189,6 +190,11 @@ def as_of_and_memory(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) 
         )
         for size, r in results.items()
     ]
+    figures += [
+        Figure(dbs.store, f"p99 of GET {route} at {largest:,} events (ms)", r["p99_ms"],
+               None, None, limit=50.0, note=f"GET {route}: p50 {r['p50_ms']:.1f} ms")
+        for route, r in routes["routes"].items()
+    ]  # fmt: skip
     figures.append(
         Figure(
             dbs.store,

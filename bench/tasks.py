@@ -10,8 +10,10 @@ import random
 import resource
 import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,9 +21,9 @@ import psycopg
 from application.ledger import Ledger
 from application.privacy.keyring import parse_master_key
 from application.reading import reconstruct
-from bench.histories import history
+from bench.histories import ID_FIELDS, history, templates
 from bench.servers import MASTER_KEY
-from bootstrap.services import open_read_models
+from bootstrap.services import Services, open_read_models
 from projections.models import READ_MODELS
 from projections.runner import ProjectionRunner
 from projections.subject_links import SUBJECT_LINKS, LinkIndex
@@ -120,6 +122,58 @@ def as_of_reads(url: str, samples: int) -> dict[str, Any]:
     }
 
 
+def read_routes(url: str, samples: int) -> dict[str, Any]:
+    """p50 and p99 of every read route, through the HTTP app (in process), now and as of
+    random past points, as an admin (who may read them all)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from bootstrap.credentials import Credentials
+    from bootstrap.settings import Settings
+
+    settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
+    credentials = Credentials([], {"bench-admin": "admin"}, parse_master_key(MASTER_KEY))
+    services = Services.open(settings, credentials)
+    services.runner.catch_up()  # current answers come from read models at the head
+    ids = {f: t[f] for t in templates() for f in ID_FIELDS if isinstance(t.get(f), str)}
+    head = services.ledger.as_of().position
+    subjects = max(1, head // len(templates()))
+    rng = random.Random(5)
+    routes: dict[str, Callable[[int], str]] = {
+        "/subjects/{ref}/timeline": lambda n: f"/subjects/{ids['external_ref']}_{n}/timeline",
+        "/subjects/{ref}/status": lambda n: f"/subjects/{ids['external_ref']}_{n}/status",
+        "/sessions/{id}": lambda n: f"/sessions/{ids['session_id']}_{n}",
+        "/checks/{id}": lambda n: f"/checks/{ids['check_id']}_{n}",
+        "/cases/{id}": lambda n: f"/cases/{ids['case_id']}_{n}",
+        "/documents/{id}": lambda n: f"/documents/{ids['document_id']}_{n}",
+        "/review-queue": lambda n: "/review-queue",
+        "/alerts": lambda n: "/alerts",
+        "/quarantine": lambda n: "/quarantine",
+        "/access-log": lambda n: "/access-log",
+        "/projections": lambda n: "/projections",
+        "/healthz": lambda n: "/healthz",
+    }
+    timed: dict[str, dict[str, float]] = {}
+    with TestClient(create_app(services)) as client:
+        client.headers["Authorization"] = "Bearer bench-admin"
+        for route, path in routes.items():
+            for point in ("now", "as of"):
+                latencies = []
+                for _ in range(samples):
+                    params = {"as_of": str(rng.randint(head // 2, head))} if point != "now" else {}
+                    started = time.perf_counter()
+                    answer = client.get(path(rng.randrange(subjects)), params=params)
+                    latencies.append(time.perf_counter() - started)
+                    assert answer.status_code in (200, 404), (route, answer.text[:300])
+                latencies.sort()
+                timed[f"{route} ({point})"] = {
+                    "p50_ms": 1000 * latencies[len(latencies) // 2],
+                    "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
+                }
+    services.close()
+    return {"ledger_size": head, "routes": timed}
+
+
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "backfill": backfill,
     "raw_insert": raw_insert,
@@ -127,6 +181,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "rebuild": rebuild,
     "verify": verify,
     "as_of_reads": as_of_reads,
+    "read_routes": read_routes,
 }
 
 

@@ -26,7 +26,7 @@ Cursor = Annotated[
 
 @router.get("/review-queue", response_model=ReviewQueue)
 def review_queue(
-    services: ServicesDep, _: Auditor, point: AsOfPoint, cursor: Cursor = None, limit: Limit = 100
+    services: ServicesDep, _: Auditor, point: AsOfPoint, cursor: Cursor = None, limit: Limit = 25
 ) -> dict[str, Any]:
     """Sessions pending manual review and cases not yet decided, a page at a time (page on
     with `next_cursor` until it is null; a page may hold fewer rows than `limit`)."""
@@ -43,7 +43,7 @@ def review_queue(
 
 @router.get("/alerts", response_model=Alerts)
 def alerts(
-    services: ServicesDep, _: Auditor, point: AsOfPoint, cursor: Cursor = None, limit: Limit = 100
+    services: ServicesDep, _: Auditor, point: AsOfPoint, cursor: Cursor = None, limit: Limit = 25
 ) -> dict[str, Any]:
     """Checks whose monitoring found hits that are still open, and restricted subjects, a
     page at a time (as the review queue)."""
