@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from application.ledger import Ledger
-from application.storage.database import is_store_error, refused_for_its_data
+from application.storage.availability import is_store_error, refused_for_its_data
 from application.storage.dialect import POSTGRES
 from application.storage.entry_feed import LinkChanges
 from application.storage.planner_statistics import PlannerStatistics

@@ -36,11 +36,8 @@ from application.recording.ledger_index import LedgerIndex
 from application.recording.outcomes import Duplicate, LedgerBusy, Recorded, Unstorable
 from application.recording.plan import AppendPlan, Planner
 from application.recording.stream_cache import StreamCache
-from application.storage.database import (
-    Database,
-    lost_to_another_writer,
-    refused_for_its_data,
-)
+from application.storage.availability import lost_to_another_writer, refused_for_its_data
+from application.storage.database import Database
 from application.storage.positions import Positions
 from application.storage.stream_loading import StreamLoading
 from domain.aggregates import LedgerStream

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-import psycopg.errors
-from eventsourcing.persistence import DataError, OperationalError, PersistenceError
+from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTransaction
 
 from application.storage.dialect import POSTGRES, Dialect
@@ -23,32 +22,6 @@ from application.storage.unit_of_work import UnitOfWork
 
 # Any number that is the same in every process: the key of the schema-creation lock.
 SCHEMA_LOCK_KEY = 7_466_354_021
-
-
-def lost_to_another_writer(error: Exception) -> bool:
-    """Whether the database refused a transaction because another writer held what it needed
-    (on PostgreSQL: a deadlock, or a lock not granted in time): it can succeed if tried again."""
-    cause = error.__cause__
-    return isinstance(cause, psycopg.errors.DeadlockDetected | psycopg.errors.LockNotAvailable)
-
-
-def refused_for_its_data(error: BaseException) -> bool:
-    """Whether the database refused a write for the values it was given (not representable, or
-    too large for an index row): trying again can never store them. `error` is the library's
-    (whose cause is the driver's) or the driver's own."""
-    if isinstance(error, DataError):
-        return True
-    for driver_error in (error, error.__cause__):
-        if isinstance(driver_error, psycopg.Error):  # SQLSTATE 22: data exception; 54: a limit
-            return (driver_error.sqlstate or "").startswith(("22", "54"))
-        if isinstance(driver_error, sqlite3.Error):
-            return isinstance(driver_error, sqlite3.DataError) or "too big" in str(driver_error)
-    return False
-
-
-def is_store_error(error: BaseException) -> bool:
-    """Whether an error came from the database (the library's, or its driver's own)."""
-    return isinstance(error, PersistenceError | psycopg.Error | sqlite3.Error)
 
 
 class _ImmediateTransaction(SQLiteTransaction):
