@@ -86,27 +86,27 @@ def read_list(
         more = any(a is not None for a in afters)
         return (as_of.as_dict(), [docs[:limit] for docs in results],
                 encode_list_cursor(as_of.position, afters) if more else None)  # fmt: skip
-    with services.ledger.reading() as history:
-        if cursor is not None:
-            pinned, after_keys = decode_list_cursor(cursor)
-            as_of = history.positions.as_of(pinned)
-            if point is not None and history.positions.as_of(point).position != as_of.position:
-                raise invalid(("query", "as_of"), "as_of names another position than the"
-                              " cursor's: leave as_of out", point)  # fmt: skip
-        else:
-            as_of, after_keys = history.positions.as_of(point), [""] * len(selections)
-        results, afters = [], []
-        for selection, after in zip(selections, after_keys, strict=True):
-            if after is None:
-                results.append([])
-                afters.append(None)
-                continue
-            try:
-                page = page_as_of(services.read_models, history, selection, as_of, after, limit)
-            except NotBuiltYet as busy:
-                raise HTTPException(503, str(busy), headers={"Retry-After": "1"}) from None
-            results.append([row.doc for row in page.rows])
-            afters.append(page.next_key)
+    ledger = services.ledger
+    if cursor is not None:
+        pinned, after_keys = decode_list_cursor(cursor)
+        as_of = ledger.as_of(pinned)
+        if point is not None and ledger.as_of(point).position != as_of.position:
+            raise invalid(("query", "as_of"), "as_of names another position than the"
+                          " cursor's: leave as_of out", point)  # fmt: skip
+    else:
+        as_of, after_keys = ledger.as_of(point), [""] * len(selections)
+    results, afters = [], []
+    for selection, after in zip(selections, after_keys, strict=True):
+        if after is None:
+            results.append([])
+            afters.append(None)
+            continue
+        try:
+            page = page_as_of(services.read_models, ledger, selection, as_of, after, limit)
+        except NotBuiltYet as busy:
+            raise HTTPException(503, str(busy), headers={"Retry-After": "1"}) from None
+        results.append([row.doc for row in page.rows])
+        afters.append(page.next_key)
     more = any(a is not None for a in afters)
     return (as_of.as_dict(), results,
             encode_list_cursor(as_of.position, afters) if more else None)  # fmt: skip

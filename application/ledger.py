@@ -206,7 +206,10 @@ class Ledger(Application[UUID]):
 
     def _conflicting(self, delivery: Delivery, duplicate: Duplicate) -> bool:
         with self.reading() as history:
-            return conflicts_with_recorded(history.feed, self.sealer, delivery, duplicate.position)
+            found = history.feed.entries_after(duplicate.position - 1, 1)
+        if not found or found[0].position != duplicate.position:
+            return False  # nothing to compare with (cannot happen for a recorded key)
+        return conflicts_with_recorded(self.sealer, delivery, found[0])
 
     def _hold(self, delivery: Delivery, reason: str) -> str:
         body = delivery.body.encode("utf-8", "surrogatepass")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from application.reading.history import History
+from application.ledger import Ledger
 from domain.entries import AsOf
 from projections.models import AttentionModel
 from projections.read_model import Batch, ReadModel, Row, Selection
@@ -44,13 +44,14 @@ def _source(selection: Selection) -> tuple[ReadModel, str]:
 
 def page_as_of(
     store: ReadModelStore,
-    history: History,
+    ledger: Ledger,
     selection: Selection,
     as_of: AsOf,
     after: str,
     limit: int,
 ) -> Page:
-    """The selection's rows as of `as_of` among the next `limit` keys after `after`."""
+    """The selection's rows as of `as_of` among the next `limit` keys after `after`. (The
+    store and the ledger are read one after the other: never two connections at once.)"""
     source, prefix = _source(selection)
     build = store.serving(source.name)
     if build is None:
@@ -58,25 +59,26 @@ def page_as_of(
     keys = store.keys_after(build, after, limit)
     exhausted = len(keys) < limit
     position = store.position(build)
-    if as_of.position > position:  # keys first seen in entries the build has not applied
-        if as_of.position - position > MAX_UNAPPLIED:
-            raise NotBuiltYet(f"the {source.name} read model is {as_of.position - position}"
-                              " entries behind this point; try again shortly")  # fmt: skip
-        entries = [e for e in history.feed.summaries(position, as_of.position - position)
-                   if e.position <= as_of.position]  # fmt: skip
-        if entries:
-            links = history.feed.link_changes(position, entries[-1].position)
-            keys = sorted({*keys, *(k for k in source.touched_keys(Batch(entries, links))
-                                    if k > after)})  # fmt: skip
-    examined = keys[:limit]
-    more = not exhausted or len(keys) > limit
+    if as_of.position - position > MAX_UNAPPLIED:
+        raise NotBuiltYet(f"the {source.name} read model is {as_of.position - position}"
+                          " entries behind this point; try again shortly")  # fmt: skip
     rows = []
-    for key in examined:
-        model = selection.model
-        if isinstance(model, AttentionModel):
-            row = model.compose(history, prefix + key, as_of, {})
-        else:
-            row = model.compute(history, key, as_of)
-        if row is not None and selection.matches(row):
-            rows.append(row)
+    with ledger.reading() as history:
+        if as_of.position > position:  # keys first seen in entries the build has not applied
+            entries = [e for e in history.feed.summaries(position, as_of.position - position)
+                       if e.position <= as_of.position]  # fmt: skip
+            if entries:
+                links = history.feed.link_changes(position, entries[-1].position)
+                keys = sorted({*keys, *(k for k in source.touched_keys(Batch(entries, links))
+                                        if k > after)})  # fmt: skip
+        examined = keys[:limit]
+        for key in examined:
+            model = selection.model
+            if isinstance(model, AttentionModel):
+                row = model.compose(history, prefix + key, as_of, {})
+            else:
+                row = model.compute(history, key, as_of)
+            if row is not None and selection.matches(row):
+                rows.append(row)
+    more = not exhausted or len(keys) > limit
     return Page(rows, examined[-1] if more and examined else None)

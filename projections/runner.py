@@ -238,16 +238,17 @@ class ProjectionRunner:
         """Every build: name, version, generation, position, lag to the head, state, and the
         rows it set aside (how many, and the first few)."""
         states = []
+        for build in self.store.builds():  # each read in a unit of its own, never two at once
+            position = self.position(build)
+            count, first = self.store.unapplied(build, MAX_REPORTED)
+            states.append({
+                "name": build.name, "version": build.version, "generation": build.generation,
+                "position": position, "state": build.state, "unapplied": count,
+                "unapplied_rows": [u.as_dict() for u in first],
+            })  # fmt: skip
         with self.ledger.reading() as history:
-            for build in self.store.builds():
-                position = self.position(build)
-                count, first = self.store.unapplied(build, MAX_REPORTED)
-                states.append({
-                    "name": build.name, "version": build.version, "generation": build.generation,
-                    "position": position, "lag": history.feed.count_after(position),
-                    "state": build.state, "unapplied": count,
-                    "unapplied_rows": [u.as_dict() for u in first],
-                })  # fmt: skip
+            for state in states:
+                state["lag"] = history.feed.count_after(int(state["position"]))  # type: ignore[call-overload]
         return states
 
     def retry_unapplied(self, build: Build) -> tuple[int, int]:

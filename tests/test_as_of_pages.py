@@ -38,8 +38,7 @@ def review_history() -> list[dict[str, Any]]:
 def all_pages(services: Services, selection: Selection, as_of: AsOf, limit: int) -> list[Row]:
     rows, after, pages = [], "", 0
     while True:
-        with services.ledger.reading() as history:
-            page = page_as_of(services.read_models, history, selection, as_of, after, limit)
+        page = page_as_of(services.read_models, services.ledger, selection, as_of, after, limit)
         rows += page.rows
         pages += 1
         assert pages < 100
@@ -85,10 +84,9 @@ def test_a_page_examines_at_most_its_limit_of_keys(
         return compose(self, history, key, as_of, known)
 
     monkeypatch.setattr(type(REVIEW_QUEUE), "compose", counting)
-    with services.ledger.reading() as history:
-        page = page_as_of(services.read_models, history,
-                          Selection(REVIEW_QUEUE, status="session", flagged=True),
-                          services.ledger.as_of(), "", 5)  # fmt: skip
+    page = page_as_of(services.read_models, services.ledger,
+                      Selection(REVIEW_QUEUE, status="session", flagged=True),
+                      services.ledger.as_of(), "", 5)  # fmt: skip
     assert len(computed) == 5 and page.next_key == "s04"
 
 

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from application.privacy.sealing import Sealer
 from application.recording.delivery import Delivery
-from application.storage.entry_feed import EntryFeed
+from domain.entries import LedgerEntry
 from domain.personal_data import ERASED, hide_personal_data
 
 
-def conflicts_with_recorded(
-    feed: EntryFeed, sealer: Sealer, delivery: Delivery, position: int
-) -> bool:
-    """Whether the delivery says something other than the entry recorded at `position`."""
-    found = feed.entries_after(position - 1, 1)
-    if not found or found[0].position != position:
-        return False  # nothing to compare with (cannot happen for a recorded key)
-    [recorded] = sealer.disclose(found)
+def conflicts_with_recorded(sealer: Sealer, delivery: Delivery, recorded: LedgerEntry) -> bool:
+    """Whether the delivery says something other than the entry recorded under its key. (The
+    entry is read first, in a unit of work of its own: disclosing it reads the keys in
+    another, and one thread never holds two connections.)"""
+    [recorded] = sealer.disclose([recorded])
     if recorded.payload == delivery.payload:
         return False
     if recorded.scope and recorded.payload == hide_personal_data(recorded.payload, ERASED):
