@@ -13,10 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from api.errors import SERVER_ERRORS, invalid, unprocessable
+from api import metrics
+from api.errors import SERVER_ERRORS, answered_unavailable, invalid, unprocessable
 from api.routes import entities, operations, queues, subjects, verification, webhooks
 from application.recording.outcomes import LedgerBusy
-from application.storage.availability import out_of_reach
 from bootstrap.credentials import load_credentials
 from bootstrap.services import Services
 from bootstrap.settings import Settings
@@ -50,6 +50,8 @@ def create_app(services: Services) -> FastAPI:
         "with auditor timelines and status as of any point.",
     )
     app.state.services = services
+    services.ledger.observe_batches(metrics.batch_committed)
+    app.add_middleware(metrics.RequestTimer)
     for module in (webhooks, subjects, entities, queues, verification, operations):
         app.include_router(module.router, responses=SERVER_ERRORS)
 
@@ -74,7 +76,7 @@ def create_app(services: Services) -> FastAPI:
         """Out of reach or busy: 503, nothing was acknowledged, Verifa delivers again later.
         Any other store failure is a fault that would fail every retry the same way: 500,
         with its traceback in the log for someone to fix it."""
-        if isinstance(error, LedgerBusy) or out_of_reach(error):
+        if answered_unavailable(error):
             log.warning("store unavailable, answered 503: %s: %s", type(error).__name__, error)
             return JSONResponse(
                 {"detail": "store unavailable, try again"},

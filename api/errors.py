@@ -15,6 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from application.recording.outcomes import LedgerBusy
+from application.storage.availability import out_of_reach
+
 Responses = dict[int | str, dict[str, Any]]  # error answers as a route documents them
 
 # How much of a value a caller sent an error message repeats: enough to recognise it.
@@ -25,6 +28,12 @@ class Message(BaseModel):
     """Why the request was not answered (every error but 422)."""
 
     detail: str
+
+
+def answered_unavailable(error: BaseException) -> bool:
+    """Whether the API answers `error` 503, try again: the store was out of reach or busy.
+    Any other failure is a fault of the ledger's own, answered 500."""
+    return isinstance(error, LedgerBusy) or out_of_reach(error)
 
 
 def shown(value: str) -> str:

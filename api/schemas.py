@@ -115,6 +115,15 @@ class Projections(BaseModel):
     projections: list[ProjectionState]
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"]
+    head: AsOfModel
+
+
 class QuarantineEntry(BaseModel):
     id: str
     received_at: str

@@ -33,7 +33,7 @@ from application.reading.views import Doc
 from application.recording.append import Answer, Appended, Appender
 from application.recording.delivery import Delivery, NotRecordable, read_delivery
 from application.recording.duplicates import conflict_reason, conflicts_with_recorded
-from application.recording.group_commit import GroupCommitter
+from application.recording.group_commit import BatchObserver, GroupCommitter
 from application.recording.ledger_index import LedgerIndex
 from application.recording.outcomes import Duplicate, Outcome, Quarantined, Recorded, Unstorable
 from application.recording.quarantine import Quarantine, Replay
@@ -122,6 +122,10 @@ class Ledger(Application[UUID]):
         """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
         env = persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
         return cls(env, master_key, link_rules)
+
+    def observe_batches(self, observer: BatchObserver) -> None:
+        """Tell `observer` the size and commit time of each group-commit batch (for metrics)."""
+        self._committer.observe_batch = observer
 
     def close(self) -> None:
         self._committer.close()

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from application.webhook_authentication.signature import WebhookSecret
 from bench.histories import history
@@ -92,6 +94,16 @@ def load(port: int, secret: str, bodies_file: Path) -> dict[str, Any]:
     return result
 
 
+def batch_sizes(port: int) -> str:
+    """The group-commit batches the server's `/metrics` saw: how many, their mean size."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name.startswith("ledger_group_commit_batch_size_")}  # fmt: skip
+    count = samples.get("ledger_group_commit_batch_size_count", 0)
+    mean = samples.get("ledger_group_commit_batch_size_sum", 0) / count if count else 0
+    return f"{count:.0f}, mean size {mean:.1f}"
+
+
 def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
     secret = str(WebhookSecret.generate())
     bodies = folder / "bodies.jsonl"
@@ -105,6 +117,7 @@ def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
     with serving(command, env, folder) as (port, pid):
         ours = load(port, secret, bodies)
         our_rss = peak_rss_mb(pid)
+        batches = batch_sizes(port)
     failed = sum(n for status, n in ours["statuses"].items() if not status.startswith("2"))
     store = dbs.store
     return [
@@ -115,7 +128,8 @@ def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
             base["per_second"],
             1.0,
             note=f"p50 {ours['p50_ms']:.1f} ms (baseline {base['p50_ms']:.1f}),"
-            f" peak RSS {our_rss:.0f} MB (baseline {base_rss:.0f}), non-2xx {failed}",
+            f" peak RSS {our_rss:.0f} MB (baseline {base_rss:.0f}), non-2xx {failed},"
+            f" group-commit batches {batches}",
         ),
         Figure(
             store,
@@ -178,7 +192,7 @@ def as_of_and_memory(dbs: Databases, scale: Scale, backfilled: tuple[int, str]) 
         results[size] = task("as_of_reads", url, 300)
         memory[size] = max(task("rebuild", url)["peak_rss_mb"], task("verify", url)["peak_rss_mb"])
     smallest, largest = min(results), max(results)
-    routes = task("read_routes", url, 50)  # in the largest ledger, its read models at the head
+    routes = task("read_routes", url, 200)  # in the largest ledger, its read models at the head
     figures = [
         Figure(
             dbs.store,

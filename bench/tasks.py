@@ -157,6 +157,7 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
     with TestClient(create_app(services)) as client:
         client.headers["Authorization"] = "Bearer bench-admin"
         for route, path in routes.items():
+            client.get(path(0))  # one warm-up request: first calls import and compile
             for point in ("now", "as of"):
                 latencies = []
                 for _ in range(samples):

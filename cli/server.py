@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import os
 import resource
+import tempfile
 from typing import cast
 
 from api.connection_limits import ConnectionLimits, LimitedH11Protocol
@@ -35,6 +37,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
                               settings.max_connections)  # fmt: skip
     protocol = functools.partial(LimitedH11Protocol, limits=limits)  # built per connection
     with contextlib.ExitStack() as background:
+        if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            # Each API process keeps its metrics in files here, so that any one answers for all.
+            shared = background.enter_context(tempfile.TemporaryDirectory(prefix="ledger-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
         if not args.no_projections:
             background.enter_context(ProjectionWorker())
         uvicorn.run("api.app:app_from_environment", factory=True, workers=args.workers,

@@ -77,7 +77,7 @@ class LedgerServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if self.client.get("/healthz").status_code == 200:
+                if self.client.get("/readyz").status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)

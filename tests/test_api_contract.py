@@ -51,7 +51,7 @@ def test_every_operation_keeps_the_contract_for_every_role(
 ) -> None:
     operations = sum(len(methods) for methods in server.client.get("/openapi.json").json()
                      ["paths"].values())  # fmt: skip
-    head = server.client.get("/healthz").json()["head"]
+    head = server.client.get("/readyz").json()["head"]
     held = server.client.get("/quarantine", params={"include_released": True}, headers=ADMIN)
     for token, role in TOKENS.items():
         run = fuzz(server, token, tmp_path)
@@ -59,6 +59,6 @@ def test_every_operation_keeps_the_contract_for_every_role(
         assert run.returncode == 0, f"as {role}:\n{report[-20000:]}"
         assert re.search(rf"Tested: {operations}\b", report), f"as {role}:\n{report[-3000:]}"
     # Every delivery the fuzzer sent was unsigned: nothing was recorded or held.
-    assert server.client.get("/healthz").json()["head"] == head
+    assert server.client.get("/readyz").json()["head"] == head
     again = server.client.get("/quarantine", params={"include_released": True}, headers=ADMIN)
     assert again.json() == held.json()

@@ -168,7 +168,10 @@ def test_without_postgres_the_server_answers_503_and_recovers_by_itself(tmp_path
         assert down.headers["retry-after"]
         read = server.client.get("/subjects/u1/timeline", headers=AUDITOR)
         assert read.status_code == 503
+        assert server.client.get("/readyz").status_code == 503  # not ready: the store is gone
+        assert server.client.get("/healthz").status_code == 200  # but alive: no restart needed
         proxy.restore()
+        assert server.client.get("/readyz").status_code == 200
         again = server.deliver(session_created("s2", "idk-2", "u1"))
         assert again.status_code == 200
         assert again.json()["status"] == "recorded"

@@ -101,7 +101,7 @@ def test_served_answers_follow_the_rules_for_random_histories(
 
     wait_until(lambda: all(s["lag"] == 0 for s in server.get("/projections", headers=ADMIN)
                            .json()["projections"]), what="the projections caught up")  # fmt: skip
-    head = server.get("/healthz").json()["head"]["position"]
+    head = server.get("/readyz").json()["head"]["position"]
     for subject in subjects:
         live = server.get(f"/subjects/{subject}/status", headers=AUDITOR).json()
         exact = server.get(

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import PlainTextResponse
 
 from api.dependencies import NAME_CHARS, NAME_PATTERN, Admin, ServicesDep
 from api.errors import FORBIDDEN, UNAUTHENTICATED, Responses
-from api.schemas import AccessLogPage, Projections, QuarantineList
+from api.metrics import exposition
+from api.schemas import AccessLogPage, Health, Projections, QuarantineList, Readiness
 
 router = APIRouter(tags=["operations"])
 ADMIN_ONLY: Responses = {**UNAUTHENTICATED, **FORBIDDEN}
@@ -17,10 +19,28 @@ ADMIN_ONLY: Responses = {**UNAUTHENTICATED, **FORBIDDEN}
 LAST_ID = 2**63 - 1
 
 
-@router.get("/healthz")
-def healthz(services: ServicesDep) -> dict[str, Any]:
-    """Up, and the store answers."""
-    return {"status": "ok", "head": services.ledger.as_of().as_dict()}
+@router.get("/healthz", response_model=Health)
+async def healthz() -> dict[str, Any]:
+    """The process is alive and answers (the store is not asked: see `/readyz`)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=Readiness)
+def readyz(services: ServicesDep) -> dict[str, Any]:
+    """Ready to serve: the store answers (503 otherwise), with the ledger's head."""
+    return {"status": "ready", "head": services.ledger.as_of().as_dict()}
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+def metrics(services: ServicesDep) -> PlainTextResponse:
+    """Deliveries by outcome, append, batch and request latencies, group-commit batch sizes,
+    the head, and each read model's position, lag and rows set aside (no personal data)."""
+    text, content_type = exposition(services)
+    return PlainTextResponse(text, media_type=content_type)
 
 
 @router.get("/projections", response_model=Projections, responses=ADMIN_ONLY)

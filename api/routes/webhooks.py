@@ -8,6 +8,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
 from api.dependencies import ServicesDep
+from api.errors import answered_unavailable
+from api.metrics import APPEND_SECONDS, DELIVERIES
 from api.schemas import DeliveryAnswer
 from api.signed_delivery import REFUSALS, SIGNED_REQUEST
 from application.recording.outcomes import Quarantined
@@ -43,7 +45,11 @@ async def receive_delivery(request: Request, services: ServicesDep) -> JSONRespo
     The answer is built directly (its schema is `DeliveryAnswer`): this is the ledger's
     busiest endpoint, and a response model would be validated again on every delivery.
     """
-    body = await read_body(request, services.settings.max_body_bytes)
+    try:
+        body = await read_body(request, services.settings.max_body_bytes)
+    except HTTPException:
+        DELIVERIES.labels("too_large").inc()
+        raise
     try:
         webhook_id = verify(
             services.credentials.webhook_secrets,
@@ -53,8 +59,16 @@ async def receive_delivery(request: Request, services: ServicesDep) -> JSONRespo
             tolerance_seconds=services.settings.signature_tolerance_seconds,
         )
     except SignatureError as error:
+        DELIVERIES.labels("refused").inc()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(error)) from None
-    outcome = await services.ledger.ingest_async(body, webhook_id)
+    started = time.perf_counter()
+    try:
+        outcome = await services.ledger.ingest_async(body, webhook_id)
+    except Exception as error:
+        DELIVERIES.labels("unavailable" if answered_unavailable(error) else "failed").inc()
+        raise
+    APPEND_SECONDS.observe(time.perf_counter() - started)
+    DELIVERIES.labels(outcome.status).inc()
     if isinstance(outcome, Quarantined):
         return JSONResponse({"status": "quarantined", "id": outcome.id})
     return JSONResponse({"status": outcome.status, "position": outcome.position})

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import random
 import threading
 import time
@@ -31,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from application.recording.outcomes import NotAnswered
+
+log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -70,6 +73,8 @@ class _Deferred(Generic[Item, Result]):
 
 
 Commit = Callable[[Sequence[Item]], Sequence[Result | Exception | Retry]]
+# Told of each batch committed: how many items it held and how long its commit took.
+BatchObserver = Callable[[int, float], None]
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -97,6 +102,7 @@ class GroupCommitter(Generic[Item, Result]):
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.observe_batch: BatchObserver | None = None
 
     def submit(self, item: Item) -> Result:
         """The item's result, once the batch it went in has committed (or its error)."""
@@ -179,6 +185,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _run(self) -> None:
         while batch := self._next_batch():
+            started = time.perf_counter()
             try:
                 results = self._commit([w.item for w in batch])
                 if len(results) != len(batch):
@@ -188,12 +195,21 @@ class GroupCommitter(Generic[Item, Result]):
                     waiting.error = error
                     waiting.wake()
                 continue
+            self._observed(len(batch), time.perf_counter() - started)
             for waiting, result in zip(batch, results, strict=True):
                 if isinstance(result, Retry):
                     self._retry(waiting, result)
                 else:
                     waiting.result = result
                     waiting.wake()
+
+    def _observed(self, size: int, seconds: float) -> None:
+        """Tell the observer (metrics) of a committed batch; its failure is never the batch's."""
+        if self.observe_batch is not None:
+            try:
+                self.observe_batch(size, seconds)
+            except Exception:
+                log.exception("the batch observer failed")
 
     def _retry(self, waiting: _Waiting[Item, Result], retry: Retry) -> None:
         """Put the item in a later batch after a growing, jittered delay, or give up."""
