@@ -15,7 +15,15 @@ from starlette.requests import ClientDisconnect
 
 from api import metrics
 from api.errors import SERVER_ERRORS, answered_unavailable, invalid, unprocessable
-from api.routes import entities, operations, queues, subjects, verification, webhooks
+from api.routes import (
+    entities,
+    operations,
+    queues,
+    subjects,
+    transparency,
+    verification,
+    webhooks,
+)
 from application.recording.outcomes import LedgerBusy
 from bootstrap.credentials import load_credentials
 from bootstrap.services import Services
@@ -52,7 +60,7 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     services.ledger.observe_batches(metrics.batch_committed)
     app.add_middleware(metrics.RequestTimer)
-    for module in (webhooks, subjects, entities, queues, verification, operations):
+    for module in (webhooks, subjects, entities, queues, verification, transparency, operations):
         app.include_router(module.router, responses=SERVER_ERRORS)
 
     app.add_exception_handler(RequestValidationError, unprocessable)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class AsOfModel(BaseModel):
@@ -166,3 +166,29 @@ class Access(BaseModel):
 
 class AccessLogPage(BaseModel):
     accesses: list[Access]
+
+
+class IssuedCheckpoint(BaseModel):
+    tree_size: int
+    issued_at: str
+    note: str  # the C2SP signed note
+
+
+class CheckpointList(BaseModel):
+    checkpoints: list[IssuedCheckpoint]
+
+
+class InclusionProof(BaseModel):
+    position: int
+    leaf_index: int
+    tree_size: int
+    leaf: str  # base64 of the leaf's bytes (canonical JSON, personal data sealed)
+    hashes: list[str]  # base64, leaf side first (RFC 9162 §2.1.3)
+
+
+class ConsistencyProof(BaseModel):
+    model_config = {"populate_by_name": True}
+
+    from_: int = Field(alias="from")
+    to: int
+    hashes: list[str]  # base64 (RFC 9162 §2.1.4)

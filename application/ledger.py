@@ -44,6 +44,8 @@ from application.storage.dialect import POSTGRES, SQLITE
 from application.storage.persistence import create_private_sqlite_file, persistence_env
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.recorders import LedgerPostgresRecorder
+from application.transparency.issued_checkpoints import IssuedCheckpoints
+from application.transparency.log import BuildProgress, TransparencyLog
 from domain.entries import AsOf, LedgerEntry
 from domain.personal_data import ERASURE_REQUESTED, erasure_requested
 from domain.routing import LinkRules, learn_links
@@ -78,10 +80,15 @@ class Ledger(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     def __init__(
-        self, env: dict[str, str], master_key: bytes | None, link_rules: LinkRules = learn_links
+        self,
+        env: dict[str, str],
+        master_key: bytes | None,
+        link_rules: LinkRules = learn_links,
+        build_progress: BuildProgress | None = None,
     ) -> None:
         """`master_key` None: a ledger that reads and follows, but neither seals nor discloses
-        personal data (`NoMasterKey`), for a process that needs no secret."""
+        personal data (`NoMasterKey`), for a process that needs no secret. A ledger recorded
+        before the transparency log builds its tree here, once (`build_progress` hears of it)."""
         create_private_sqlite_file(env.get("SQLITE_DBNAME", ""))
         super().__init__(env)  # no aggregate cache: appends keep their own (`StreamCache`)
         postgres = isinstance(self.recorder, LedgerPostgresRecorder)
@@ -92,17 +99,25 @@ class Ledger(Application[UUID]):
         self.quarantine = Quarantine(self.database, self.keyring)
         self.access_log = AccessLog(self.database)
         self.chain = Chain(self.database)
+        self.transparency = TransparencyLog(self.database)
+        self.checkpoints = IssuedCheckpoints(self.database, self.transparency)
         with self.database.schema_lock():
             self.recorder.create_table()  # type: ignore[attr-defined]
             self.keyring.create_table()
             self.quarantine.create_table()
             self.access_log.create_table()
+            self.transparency.create_tables()
+            self.checkpoints.create_table()
+            if unbuilt := self.transparency.unbuilt():
+                self.transparency.build(
+                    build_progress(unbuilt) if build_progress else lambda done: None
+                )
         # On PostgreSQL, planner statistics kept fresh: reads stay index lookups as tables grow.
         self.statistics = PlannerStatistics(datastore) if postgres else None
         if self.statistics:
             self.statistics.refresh_stale()
         self.sealer = Sealer(self.keyring)
-        self.index = LedgerIndex(link_rules)
+        self.index = LedgerIndex(self.transparency, link_rules)
         self.appender = Appender(self, self.database, self.sealer, self.index, StreamCache())
         self._committer: GroupCommitter[Delivery, Appended] = GroupCommitter(
             self._commit_batch, BATCH_SIZE, APPEND_RETRY_SECONDS
@@ -118,10 +133,11 @@ class Ledger(Application[UUID]):
         pool_size: int = 5,
         max_overflow: int = 10,
         link_rules: LinkRules = learn_links,
+        build_progress: BuildProgress | None = None,
     ) -> Ledger:
         """The ledger in a SQLite file (created if missing) or a PostgreSQL database."""
         env = persistence_env(database_url, pool_size=pool_size, max_overflow=max_overflow)
-        return cls(env, master_key, link_rules)
+        return cls(env, master_key, link_rules, build_progress)
 
     def observe_batches(self, observer: BatchObserver) -> None:
         """Tell `observer` the size and commit time of each group-commit batch (for metrics)."""

@@ -21,6 +21,7 @@ import psycopg
 from application.ledger import Ledger
 from application.privacy.keyring import parse_master_key
 from application.reading import reconstruct
+from application.transparency.checkpoints import SigningKey
 from bench.histories import ID_FIELDS, history, templates
 from bench.servers import MASTER_KEY
 from bootstrap.services import Services, open_read_models
@@ -132,7 +133,8 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
     from bootstrap.settings import Settings
 
     settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
-    credentials = Credentials([], {"bench-admin": "admin"}, parse_master_key(MASTER_KEY))
+    credentials = Credentials([], {"bench-admin": "admin"}, parse_master_key(MASTER_KEY),
+                              SigningKey.generate("bench.local/log"))  # fmt: skip
     services = Services.open(settings, credentials)
     services.runner.catch_up()  # current answers come from read models at the head
     ids = {f: t[f] for t in templates() for f in ID_FIELDS if isinstance(t.get(f), str)}

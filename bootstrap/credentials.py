@@ -1,4 +1,5 @@
-"""Webhook secrets, API tokens with their roles, and the master key (DESIGN §8).
+"""Webhook secrets, API tokens with their roles, the master key and the log's signing key
+(DESIGN §8).
 
 Configured ones come from the settings (`LEDGER_*` variables); with none
 configured, the first `ledger` command generates them and keeps them in the data
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from application.privacy.keyring import generate_master_key, parse_master_key
+from application.transparency.checkpoints import SigningKey
 from application.webhook_authentication.signature import WebhookSecret
 from bootstrap.settings import Settings
 
@@ -35,6 +37,7 @@ class Credentials:
     webhook_secrets: list[WebhookSecret] = field(default_factory=list)
     api_tokens: dict[str, str] = field(default_factory=dict, repr=False)
     master_key: bytes | None = field(default=None, repr=False)
+    signing_key: SigningKey | None = field(default=None, repr=False)  # signs checkpoints
     generated: dict[str, Any] = field(default_factory=dict, repr=False)  # what this start created
 
 
@@ -64,6 +67,8 @@ def _read_kept(path: Path) -> dict[str, Any]:
         parse_tokens(",".join(f"{t}:{r}" for t, r in kept.get("api_tokens", {}).items()))
         if "master_key" in kept:
             parse_master_key(kept["master_key"])
+        if "signing_key" in kept:
+            SigningKey.parse(kept["signing_key"])
     except (ValueError, TypeError, AttributeError) as error:
         raise ValueError(f"{path} is not valid ({error}); fix or remove it") from None
     return kept
@@ -93,6 +98,18 @@ def load_credentials(settings: Settings, *, generate: bool) -> Credentials:
         text = generate_master_key()
         creds.master_key = parse_master_key(text)
         creds.generated["master_key"] = text
+    signing_text = settings.signing_key.get_secret_value() or kept.get("signing_key", "")
+    creds.signing_key = SigningKey.parse(signing_text) if signing_text else None
+    if generate and creds.signing_key is None:
+        origin = settings.log_origin or f"compliance-ledger/{secrets.token_hex(4)}"
+        creds.signing_key = SigningKey.generate(origin)
+        creds.generated["signing_key"] = str(creds.signing_key)
+    if creds.signing_key and settings.log_origin and creds.signing_key.name != settings.log_origin:
+        msg = (
+            f"LEDGER_LOG_ORIGIN is {settings.log_origin!r} but the signing key is the one of"
+            f" {creds.signing_key.name!r}: a log keeps its origin (unset it, or use a new key)"
+        )
+        raise ValueError(msg)
     if creds.generated:
         keep_privately(path, {**kept, **creds.generated})
     return creds

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from application.ledger import Ledger
+from application.transparency.checkpoints import SigningKey
 from bootstrap.credentials import Credentials, load_credentials
 from bootstrap.settings import Settings
 from projections.models import READ_MODELS
@@ -43,6 +44,10 @@ class Services:
         credentials = credentials or load_credentials(settings, generate=False)
         if credentials.master_key is None:
             msg = "no master key: set LEDGER_MASTER_KEY, or run a `ledger` command to generate one"
+            raise ValueError(msg)
+        if credentials.signing_key is None:
+            msg = ("no signing key for the log's checkpoints: set LEDGER_SIGNING_KEY, or run a"
+                   " `ledger` command to generate one")  # fmt: skip
             raise ValueError(msg)
         return cls._open(settings, credentials, models, links)
 
@@ -87,6 +92,13 @@ class Services:
             link_index.prepare()
         runner = ProjectionRunner(ledger, read_models, models, links=link_index)
         return cls(settings, ledger, read_models, runner, credentials)
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """The key that signs the log's checkpoints (every API process has one: `open`)."""
+        if self.credentials.signing_key is None:
+            raise RuntimeError("these services were opened without a signing key")
+        return self.credentials.signing_key
 
     def close(self) -> None:
         self.ledger.close()

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     webhook_secrets: SecretStr = SecretStr("")
     api_tokens: SecretStr = SecretStr("")
     master_key: SecretStr = SecretStr("")  # wraps the data keys of personal data; back it up
+    signing_key: SecretStr = SecretStr("")  # signs the transparency log's checkpoints
+    log_origin: str = Field("", max_length=256)  # the log's name in its checkpoints
     max_body_bytes: int = 1024 * 1024
     signature_tolerance_seconds: int = 300
     pool_size: int = 5

@@ -118,6 +118,9 @@ def announce_generated(settings: Settings) -> None:
         print(f"  {role} token: {token}", file=sys.stderr)
     if "master_key" in generated:
         print("  master key: kept there too;", backup, file=sys.stderr)
+    if credentials.signing_key and "signing_key" in generated:
+        print("  log signing key: kept there too; its verifier key, for auditors:",
+              credentials.signing_key.verifier, file=sys.stderr)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from bootstrap.services import Services
 from bootstrap.settings import Settings
 from cli.main import main
 from tests.databases import STORES, NewDatabase, drop_run_databases, fresh_database_url
-from tests.helpers import MASTER_KEY, ROTATED_SECRET, SECRET, TOKENS, LedgerClient
+from tests.helpers import MASTER_KEY, ROTATED_SECRET, SECRET, SIGNING_KEY, TOKENS, LedgerClient
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -44,7 +44,7 @@ def ledger(new_database: NewDatabase) -> Iterator[Ledger]:
 @pytest.fixture
 def services(new_database: NewDatabase, tmp_path: Path) -> Iterator[Services]:
     settings = Settings(database_url=new_database(), data_dir=tmp_path / "var")
-    credentials = Credentials([SECRET, ROTATED_SECRET], dict(TOKENS), MASTER_KEY)
+    credentials = Credentials([SECRET, ROTATED_SECRET], dict(TOKENS), MASTER_KEY, SIGNING_KEY)
     services = Services.open(settings, credentials)
     yield services
     services.close()

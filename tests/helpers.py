@@ -20,6 +20,7 @@ from application.privacy.keyring import parse_master_key
 from application.recording.outcomes import Duplicate, Outcome, Recorded
 from application.recording.stream_cache import StreamCache
 from application.storage.stream_loading import StreamLoading
+from application.transparency.checkpoints import SigningKey
 from application.webhook_authentication.signature import WebhookSecret, signed_headers
 from bootstrap.services import Services
 from cli.main import main
@@ -32,6 +33,10 @@ ROTATED_SECRET = WebhookSecret(b"rotated-secret-0123456789abcdef0")
 TOKENS = {"auditor-token": "auditor", "officer-token": "officer", "admin-token": "admin"}
 MASTER_KEY_TEXT = "dGVzdC1tYXN0ZXIta2V5LTAxMjM0NTY3ODlhYmNkZWY="  # 32 bytes, for tests only
 MASTER_KEY = parse_master_key(MASTER_KEY_TEXT)
+SIGNING_KEY_TEXT = (
+    "PRIVATE+KEY+ledger.test/log+26bbe801+AcaA0Yd/2KwHigk4X7AZPpXzUFBDEEeqZ6PRM5CjWgSz"
+)
+SIGNING_KEY = SigningKey.parse(SIGNING_KEY_TEXT)  # for tests only
 
 Payload = dict[str, Any]
 

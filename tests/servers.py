@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from application.webhook_authentication.signature import signed_headers
-from tests.helpers import MASTER_KEY_TEXT, SECRET, TOKENS, wait_until
+from tests.helpers import MASTER_KEY_TEXT, SECRET, SIGNING_KEY_TEXT, TOKENS, wait_until
 
 AUDITOR = {"Authorization": "Bearer auditor-token"}
 ADMIN = {"Authorization": "Bearer admin-token"}
@@ -59,6 +59,7 @@ class LedgerServer:
             "LEDGER_WEBHOOK_SECRETS": str(SECRET),
             "LEDGER_API_TOKENS": ",".join(f"{token}:{role}" for token, role in TOKENS.items()),
             "LEDGER_MASTER_KEY": MASTER_KEY_TEXT,
+            "LEDGER_SIGNING_KEY": SIGNING_KEY_TEXT,
             **self.settings,
         }
         return {name: value for name, value in env.items() if value is not None}

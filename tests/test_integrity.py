@@ -10,9 +10,10 @@ from uuid import UUID
 
 import pytest
 
-from application.integrity.chain import GENESIS, INDEX_FIELDS, entry_digest
+from application.integrity.chain import GENESIS, entry_digest
 from application.integrity.verification import Digest
 from application.ledger import Ledger
+from application.storage.schema import INDEX_FIELDS
 from cli.main import main
 from tests.helpers import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient, deliver_all, session_event
 

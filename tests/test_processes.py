@@ -19,7 +19,14 @@ import pytest
 
 from application.ledger import Ledger
 from tests.databases import NewDatabase, empty_postgres_database
-from tests.helpers import MASTER_KEY, MASTER_KEY_TEXT, all_entries, session_event, wait_until
+from tests.helpers import (
+    MASTER_KEY,
+    MASTER_KEY_TEXT,
+    SIGNING_KEY_TEXT,
+    all_entries,
+    session_event,
+    wait_until,
+)
 from tests.servers import AUDITOR, LedgerServer
 from tests.tcp_proxy import TcpProxy
 
@@ -188,9 +195,9 @@ def test_processes_starting_at_once_create_the_tables_once(new_database: NewData
         "import sys; from bootstrap.services import Services;"
         " from bootstrap.settings import Settings;"
         "Services.open(Settings(database_url=sys.argv[1], data_dir=sys.argv[2],"
-        " master_key=sys.argv[3])).close()"
+        " master_key=sys.argv[3], signing_key=sys.argv[4])).close()"
     )
-    arguments = [url, str(Path.cwd() / "var"), MASTER_KEY_TEXT]
+    arguments = [url, str(Path.cwd() / "var"), MASTER_KEY_TEXT, SIGNING_KEY_TEXT]
     starts = [subprocess.Popen([sys.executable, "-c", opener, *arguments],
                                stderr=subprocess.PIPE) for _ in range(4)]  # fmt: skip
     errors = [p.communicate(timeout=60)[1].decode() for p in starts]

@@ -17,11 +17,19 @@ from pathlib import Path
 
 import pytest
 
+from application.transparency.checkpoints import SigningKey
 from bootstrap.credentials import load_credentials
 from bootstrap.services import Services
 from bootstrap.settings import Settings
 from cli.main import main
-from tests.helpers import MASTER_KEY, MASTER_KEY_TEXT, SECRET, session_event, wait_until
+from tests.helpers import (
+    MASTER_KEY,
+    MASTER_KEY_TEXT,
+    SECRET,
+    SIGNING_KEY_TEXT,
+    session_event,
+    wait_until,
+)
 from tests.servers import LedgerServer
 
 CREDENTIAL_VARIABLES = ("LEDGER_WEBHOOK_SECRETS", "LEDGER_API_TOKENS", "LEDGER_MASTER_KEY")
@@ -69,10 +77,13 @@ def test_settings_and_credentials_never_print_their_secrets(tmp_path: Path) -> N
 
 def test_services_never_print_their_secrets(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'ledger.db'}", data_dir=tmp_path,
-                        api_tokens="tok-abcdef:auditor", master_key=MASTER_KEY_TEXT)  # fmt: skip
+                        api_tokens="tok-abcdef:auditor", master_key=MASTER_KEY_TEXT,
+                        signing_key=SIGNING_KEY_TEXT)  # fmt: skip
     with Services.open(settings) as services:
         shown = repr(services)
-    for secret in ("tok-abcdef", MASTER_KEY_TEXT, repr(MASTER_KEY)):
+    seed = SigningKey.parse(SIGNING_KEY_TEXT).private.private_bytes_raw()
+    for secret in ("tok-abcdef", MASTER_KEY_TEXT, repr(MASTER_KEY), SIGNING_KEY_TEXT,
+                   SIGNING_KEY_TEXT.rsplit("+", 1)[1], repr(seed)):  # fmt: skip
         assert secret not in shown
 
 
@@ -194,7 +205,7 @@ def test_a_data_directory_made_for_credentials_is_private(tmp_path: Path) -> Non
 def test_sqlite_files_are_private_from_the_start(tmp_path: Path) -> None:
     folder = tmp_path / "db"
     settings = Settings(database_url=f"sqlite:///{folder / 'ledger.db'}", data_dir=tmp_path,
-                        master_key=MASTER_KEY_TEXT)  # fmt: skip
+                        master_key=MASTER_KEY_TEXT, signing_key=SIGNING_KEY_TEXT)  # fmt: skip
     with umask(0o022), Services.open(settings) as services:
         delivery = session_event(session_id="s1", ref="u1", key="idk-1")
         services.ledger.ingest(json.dumps(delivery).encode(), None)

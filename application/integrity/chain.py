@@ -19,12 +19,6 @@ from uuid import UUID
 
 GENESIS = "0" * 64  # the digest "before" the first entry
 
-# The index row's fields that are bound into the chain, in order.
-INDEX_FIELDS = (
-    "position", "recorded_at", "idempotency_key", "event_type", "session_event", "stream_type",
-    "stream_key", "stream_id", "stream_version", "session_id", "webhook_id",
-)  # fmt: skip
-
 
 def _refuse(value: object) -> None:
     raise TypeError(f"{type(value).__name__} is not bound into the chain")

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from application.integrity.chain import GENESIS, INDEX_FIELDS, entry_digest
+from application.integrity.chain import GENESIS, entry_digest
 from application.storage.database import Database
 from application.storage.dialect import POSTGRES
+from application.storage.schema import INDEX_FIELDS
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Once a batch's events are inserted (under the lock that orders positions), each
 entry, in position order, gets its index row (the ledger clock, its idempotency
-key, its stream and version, its place in the hash chain), the links it reveals
+key, its stream and version, its place in the hash chain and its leaf in the
+Merkle tree of the transparency log), the links it reveals
 (learned by the rules of the live `subject_links` build), and, when it asks for
 an erasure, the destruction of the data keys it names. Each of these depends on
 every entry before it, which is why they are written here, under the lock, and
@@ -23,6 +24,9 @@ from application.recording.plan import PlannedAppend
 from application.storage.clock import utc_now_iso
 from application.storage.link_book import StoredLinkBook
 from application.storage.unit_of_work import UnitOfWork
+from application.transparency.leaves import leaf_bytes
+from application.transparency.log import TransparencyLog
+from application.transparency.merkle import leaf_hash
 from domain.entries import text_field
 from domain.personal_data import erasure_requested
 from domain.routing import LinkRules, learn_links
@@ -30,7 +34,8 @@ from domain.sessions import is_session_event
 
 
 class LedgerIndex:
-    def __init__(self, link_rules: LinkRules = learn_links) -> None:
+    def __init__(self, log: TransparencyLog, link_rules: LinkRules = learn_links) -> None:
+        self.log = log  # each entry is the next leaf of its Merkle tree
         self.link_rules = link_rules  # the rules of the code's `subject_links` version
 
     def write(
@@ -44,11 +49,13 @@ class LedgerIndex:
             raise ValueError("every ledger event is saved with its index entry")
         if not appends:
             return
-        last = uow.rows("SELECT position, recorded_at, digest FROM ledger_entries"
+        last = uow.rows("SELECT position, recorded_at, digest, leaf_index FROM ledger_entries"
                         " ORDER BY position DESC LIMIT 1")  # fmt: skip
         # The ledger clock: UTC now, never earlier than the last entry, so it grows with position.
         recorded_at = max(utc_now_iso(), last[0]["recorded_at"]) if last else utc_now_iso()
         previous = (last[0]["position"], last[0]["digest"]) if last else (0, GENESIS)
+        tree_size = self.log.size_after(last[0] if last else None)
+        leaves: list[bytes] = []
         book = StoredLinkBook(uow)
         book.prefetch((a.stream.id for a in appends),
                       filter(None, (text_field(a.delivery.payload, "session_id")
@@ -69,14 +76,15 @@ class LedgerIndex:
                     text_field(delivery.payload, "session_id"),
                     delivery.webhook_id,
                 )
-                digest = entry_digest(
-                    previous[1], previous[0], row,
-                    stored.originator_id, stored.originator_version, stored.topic, stored.state,
-                )  # fmt: skip
-                uow.execute("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            (*row, previous[0], digest))  # fmt: skip
+                stored_event = (stored.originator_id, stored.originator_version, stored.topic,
+                                stored.state)  # fmt: skip
+                digest = entry_digest(previous[1], previous[0], row, *stored_event)
+                leaves.append(leaf_hash(leaf_bytes(row, *stored_event)))
+                uow.execute("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            (*row, previous[0], digest, tree_size + len(leaves) - 1))  # fmt: skip
                 previous = (stored.id, digest)
                 self.link_rules(book.at(stored.id), append.stream, delivery.payload)
                 erasure = erasure_requested(delivery.event_type, delivery.payload)
                 if erasure:
                     erase_keys(uow, erasure_scopes(uow, erasure), stored.id)
+        self.log.append(uow, tree_size, leaves)

@@ -10,6 +10,12 @@ reads can ignore later links.
 
 from __future__ import annotations
 
+# The index row's fields an entry's digest and its leaf bind, in order.
+INDEX_FIELDS = (
+    "position", "recorded_at", "idempotency_key", "event_type", "session_event", "stream_type",
+    "stream_key", "stream_id", "stream_version", "session_id", "webhook_id",
+)  # fmt: skip
+
 ENTRY_TABLES = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
         position BIGINT PRIMARY KEY,
@@ -24,7 +30,8 @@ ENTRY_TABLES = [
         session_id TEXT,
         webhook_id TEXT,
         previous_position BIGINT NOT NULL,
-        digest TEXT NOT NULL)""",
+        digest TEXT NOT NULL,
+        leaf_index BIGINT)""",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_stream ON ledger_entries (stream_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_session ON ledger_entries (session_id, position)",
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_time ON ledger_entries (recorded_at, position)",

@@ -1,0 +1,107 @@
+"""The transparency log (DESIGN §7.1): signed checkpoints, the verifier key, and proofs.
+
+Anyone with a token may read them: a checkpoint, a leaf and a proof hold no
+personal data (it is sealed in the leaf), and they are what an auditor checks the
+ledger with, without trusting it. Each answer is O(log n) work.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import PlainTextResponse
+
+from api.dependencies import Auditor, ServicesDep
+from api.errors import NOT_FOUND, UNAUTHENTICATED, Responses, invalid
+from api.schemas import CheckpointList, ConsistencyProof, InclusionProof
+from bootstrap.services import Services
+from domain.entries import MAX_POSITION
+
+router = APIRouter(prefix="/ledger", tags=["transparency"], responses=UNAUTHENTICATED)
+TEXT: Responses = {200: {"content": {"text/plain": {}}}}
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def latest_size(services: Services) -> int:
+    """The size of the latest checkpoint, issuing one if none was."""
+    latest = services.ledger.checkpoints.latest()
+    if latest is None:
+        return services.ledger.checkpoints.issue(services.signing_key).tree_size
+    return latest.tree_size
+
+
+@router.get("/verifier-key", response_class=PlainTextResponse, responses=TEXT)
+def verifier_key(services: ServicesDep, _: Auditor) -> str:
+    """The key that checks the log's checkpoints, as C2SP notes write it
+    (`<origin>+<key id>+<key>`): keep it apart from the ledger, it is what you trust."""
+    return f"{services.signing_key.verifier}\n"
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse, responses=TEXT)
+def checkpoint(services: ServicesDep, _: Auditor) -> str:
+    """The latest signed checkpoint (a C2SP signed note): it covers every entry acknowledged
+    before this request."""
+    return services.ledger.checkpoints.issue(services.signing_key).note
+
+
+@router.get("/checkpoints", response_model=CheckpointList)
+def checkpoints(
+    services: ServicesDep,
+    _: Auditor,
+    after: Annotated[int, Query(ge=-1, le=MAX_POSITION, description="a tree size")] = -1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> dict[str, Any]:
+    """Every checkpoint the ledger signed, by tree size, a page at a time (page on with
+    `after`: the last tree size of the page before)."""
+    issued = services.ledger.checkpoints.list(after, limit)
+    return {"checkpoints": [c.as_dict() for c in issued]}
+
+
+@router.get("/proof/inclusion", response_model=InclusionProof, responses=NOT_FOUND)
+def inclusion(
+    services: ServicesDep,
+    _: Auditor,
+    position: Annotated[int, Query(ge=1, le=MAX_POSITION)],
+    tree_size: Annotated[int | None, Query(ge=1, le=MAX_POSITION)] = None,
+) -> dict[str, Any]:
+    """That the entry at `position` is in the tree of `tree_size` leaves (default: the latest
+    checkpoint's), RFC 9162 §2.1.3: its leaf and the hashes to the root."""
+    size = tree_size or latest_size(services)
+    log = services.ledger.transparency
+    with services.ledger.database.reading() as uow:
+        leaf = log.leaves(uow, [position]).get(position)
+        if leaf is None:
+            raise HTTPException(404, f"no entry at position {position}")
+        if size > (head := log.size(uow)):
+            raise invalid(("query", "tree_size"), f"the log has {head} leaves", tree_size)
+        if leaf.leaf_index >= size:
+            msg = f"the entry is leaf {leaf.leaf_index}, not in a tree of {size}"
+            raise invalid(("query", "tree_size"), msg, tree_size)
+        hashes = log.inclusion_proof(uow, leaf.leaf_index, size)
+    return {"position": position, "leaf_index": leaf.leaf_index, "tree_size": size,
+            "leaf": b64(leaf.leaf), "hashes": [b64(h) for h in hashes]}  # fmt: skip
+
+
+@router.get("/proof/consistency", response_model=ConsistencyProof)
+def consistency(
+    services: ServicesDep,
+    _: Auditor,
+    first: Annotated[int, Query(alias="from", ge=1, le=MAX_POSITION)],
+    second: Annotated[int | None, Query(alias="to", ge=1, le=MAX_POSITION)] = None,
+) -> dict[str, Any]:
+    """That the tree of `to` leaves (default: the latest checkpoint's) extends the one of
+    `from`, RFC 9162 §2.1.4: history only grew."""
+    size = second or latest_size(services)
+    if first > size:
+        raise invalid(("query", "from"), f"a tree of {size} cannot extend a larger one", first)
+    log = services.ledger.transparency
+    with services.ledger.database.reading() as uow:
+        if size > (head := log.size(uow)):
+            raise invalid(("query", "to"), f"the log has {head} leaves", second)
+        hashes = log.consistency_proof(uow, first, size)
+    return {"from": first, "to": size, "hashes": [b64(h) for h in hashes]}

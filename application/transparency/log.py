@@ -1,0 +1,161 @@
+"""The transparency log (DESIGN §7.1): every entry a leaf of one RFC 9162 Merkle tree.
+
+An entry's leaf index is the number of entries before it (positions may have
+gaps on PostgreSQL; leaf indexes never do), kept in its index row. The append
+writes leaves into the tree's tiles in its own unit of work; proofs and roots
+read tiles, never every leaf. A ledger recorded before the log existed builds its
+tree once from its entries (`build`), a chunk per transaction, so an interrupted
+build goes on from where it stopped; nothing recorded is changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from application.storage.database import Database
+from application.storage.dialect import POSTGRES
+from application.storage.schema import INDEX_FIELDS
+from application.storage.unit_of_work import UnitOfWork
+from application.transparency import merkle
+from application.transparency.leaves import leaf_bytes
+from application.transparency.tiles import Tiles, TreeStateError
+
+# Told, when an older ledger's tree is to be built, how many entries it lacks; what it gives
+# back hears how many each chunk added.
+BuildProgress = Callable[[int], Callable[[int], None]]
+
+BUILD_CHUNK = 5000  # entries per transaction while building the tree of an older ledger
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One entry as the tree holds it."""
+
+    position: int
+    leaf_index: int
+    leaf: bytes
+
+
+class TransparencyLog:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.tiles = Tiles()
+        sql = database.sql
+        position = sql.position_column
+        columns = ", ".join(f"e.{field}" for field in INDEX_FIELDS)
+        self._entries_sql = (
+            f"SELECT e.leaf_index, s.originator_id, s.originator_version, s.topic, s.state,"
+            f" {columns} FROM ledger_entries e JOIN {sql.events_table} s"
+            f" ON s.{position} = e.position"
+        )
+
+    def create_tables(self) -> None:
+        """The tiles' table; in a ledger older than the log, the leaf index of each entry."""
+        with self.database.writing() as uow:
+            Tiles.create_table(uow)
+            if self.database.sql is POSTGRES:
+                uow.execute("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS leaf_index BIGINT")
+            elif not any(c["name"] == "leaf_index"
+                         for c in uow.rows("PRAGMA table_info(ledger_entries)")):  # fmt: skip
+                uow.execute("ALTER TABLE ledger_entries ADD COLUMN leaf_index BIGINT")
+
+    @staticmethod
+    def size_after(last_entry: Any | None) -> int:
+        """The tree's size given the ledger's last index row (None: the ledger is empty)."""
+        if last_entry is None:
+            return 0
+        if last_entry["leaf_index"] is None:
+            raise TreeStateError("this ledger's Merkle tree is not built yet: open it once with"
+                                 " this version (`ledger verify` does) to build it")  # fmt: skip
+        return int(last_entry["leaf_index"]) + 1
+
+    def size(self, uow: UnitOfWork) -> int:
+        """Leaves in the tree: every entry committed before the unit of work began."""
+        rows = uow.rows("SELECT position, leaf_index FROM ledger_entries"
+                        " ORDER BY position DESC LIMIT 1")  # fmt: skip
+        return self.size_after(rows[0] if rows else None)
+
+    def append(self, uow: UnitOfWork, size: int, leaf_hashes: list[bytes]) -> None:
+        if leaf_hashes:
+            self.tiles.append(uow, size, leaf_hashes)
+
+    def root(self, uow: UnitOfWork, size: int) -> bytes:
+        return merkle.root_hash(self.tiles.nodes(uow), size)
+
+    def inclusion_proof(self, uow: UnitOfWork, leaf_index: int, size: int) -> list[bytes]:
+        return merkle.inclusion_proof(self.tiles.nodes(uow), leaf_index, size)
+
+    def consistency_proof(self, uow: UnitOfWork, first: int, second: int) -> list[bytes]:
+        return merkle.consistency_proof(self.tiles.nodes(uow), first, second)
+
+    def leaf_hash_at(self, uow: UnitOfWork, leaf_index: int) -> bytes:
+        return self.tiles.nodes(uow).perfect(0, leaf_index)
+
+    def leaves(self, uow: UnitOfWork, positions: list[int]) -> dict[int, Leaf]:
+        """The leaves of the entries at these positions (those that exist)."""
+        if not positions:
+            return {}
+        marks = ",".join("?" * len(positions))
+        rows = self._rows(uow, f" WHERE e.position IN ({marks})", *positions)
+        return {leaf.position: leaf for leaf in map(_leaf_of, rows)}
+
+    def _rows(self, uow: UnitOfWork, where: str, *params: Any) -> list[tuple[Any, ...]]:
+        """Entries as tuples: leaf index, the stored event's four columns, the index row."""
+        return [tuple(row[c] for c in _COLUMNS)
+                for row in uow.rows(self._entries_sql + where, *params)]  # fmt: skip
+
+    # Building the tree of a ledger recorded before the log.
+
+    def unbuilt(self) -> int:
+        """Entries the tree does not hold yet (only a ledger older than the log has any)."""
+        with self.database.reading() as uow:
+            rows = uow.rows("SELECT count(*) AS n FROM ledger_entries WHERE leaf_index IS NULL")
+        return int(rows[0]["n"])
+
+    def build(self, progress: Callable[[int], None] = lambda done: None) -> int:
+        """Give every entry without one its leaf, in position order, a chunk per transaction
+        (holding the append lock, so nothing is appended meanwhile); returns how many.
+        `progress` hears how many entries each chunk added."""
+        built = 0
+        while done := self._build_chunk():
+            built += done
+            progress(done)
+        return built
+
+    def _build_chunk(self) -> int:
+        with self.database.writing() as uow:
+            self.database.sql.lock_appends(uow.cursor)
+            last = uow.rows("SELECT position, leaf_index FROM ledger_entries WHERE leaf_index"
+                            " IS NOT NULL ORDER BY position DESC LIMIT 1")  # fmt: skip
+            size = self.size_after(last[0] if last else None)
+            after = last[0]["position"] if last else 0
+            rows = self._rows(uow, " WHERE e.position > ? AND e.leaf_index IS NULL"
+                              " ORDER BY e.position LIMIT ?", after, BUILD_CHUNK)  # fmt: skip
+            if not rows:
+                return 0
+            hashes, indexes = [], []
+            for n, row in enumerate(rows):
+                leaf = leaf_bytes(row[5:], *row[1:5])
+                hashes.append(merkle.leaf_hash(leaf))
+                indexes.append((size + n, row[5]))
+            uow.execute_many("UPDATE ledger_entries SET leaf_index = ? WHERE position = ?", indexes)
+            self.tiles.append(uow, size, hashes)
+            return len(rows)
+
+    def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        """The entries after a position, in order, up to `limit`, as `_rows` gives them: in one
+        read of its own, rows as plain tuples (the cheapest, for reading the whole log)."""
+        with self.database.datastore.transaction(commit=False) as cursor:
+            self.database.sql.tuple_rows(cursor)
+            query = self._entries_sql + " WHERE e.position > ? ORDER BY e.position LIMIT ?"
+            cursor.execute(self.database.sql(query), (after, limit))
+            return list(cursor.fetchall())
+
+
+_COLUMNS = ("leaf_index", "originator_id", "originator_version", "topic", "state", *INDEX_FIELDS)
+
+
+def _leaf_of(row: tuple[Any, ...]) -> Leaf:
+    return Leaf(row[5], row[0], leaf_bytes(row[5:], *row[1:5]))

@@ -1,0 +1,125 @@
+"""The Merkle tree's state in the database: tiles of 256 hashes (as C2SP tlog-tiles).
+
+The tile at level L, index N holds the hashes of the tree's nodes at height 8L,
+indices 256N to 256N + 255, concatenated: level 0 the leaf hashes, level 1 the
+roots of each 256 leaves, and so on. A tile fills up from the left; once full it
+never changes again. Any perfect subtree's hash is then at most 255 hashes away
+from a stored one, so proofs and roots never rebuild the tree from its leaves,
+and an append touches one tile per level at most: O(log n) work, in the append's
+own unit of work, under the lock that orders positions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from application.storage.unit_of_work import UnitOfWork
+from application.transparency.merkle import HASH_SIZE, node_hash
+
+TILE_WIDTH = 256
+TILE_HEIGHT = 8  # levels of the tree a tile spans: 2**8 = 256
+FULL_TILE = TILE_WIDTH * HASH_SIZE
+
+TILES_TABLE = """CREATE TABLE IF NOT EXISTS log_tiles (
+    level INTEGER NOT NULL,
+    tile BIGINT NOT NULL,
+    hashes {blob} NOT NULL,
+    PRIMARY KEY (level, tile))"""
+
+
+class TreeStateError(RuntimeError):
+    """The stored tiles do not hold what the ledger's entries say they should."""
+
+
+def subtree_root(hashes: Sequence[bytes]) -> bytes:
+    """The root over a power-of-two count of sibling hashes."""
+    level = list(hashes)
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def split(tile: bytes) -> list[bytes]:
+    return [tile[i : i + HASH_SIZE] for i in range(0, len(tile), HASH_SIZE)]
+
+
+class Tiles:
+    """Reads and appends the tiles of one ledger's tree. Full tiles, which never change, are
+    kept in memory once read (at most `cached` of them)."""
+
+    def __init__(self, cached: int = 4096) -> None:
+        self._full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._cached = cached
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def create_table(uow: UnitOfWork) -> None:
+        uow.execute(TILES_TABLE.format(blob=uow.sql.blob))
+
+    def tile(self, uow: UnitOfWork, level: int, index: int) -> bytes:
+        """The stored hashes of one tile (empty if none yet)."""
+        with self._lock:
+            if (found := self._full.get((level, index))) is not None:
+                self._full.move_to_end((level, index))
+                return found
+        rows = uow.rows("SELECT hashes FROM log_tiles WHERE level = ? AND tile = ?", level, index)
+        hashes = bytes(rows[0]["hashes"]) if rows else b""
+        if len(hashes) == FULL_TILE:
+            with self._lock:
+                self._full[(level, index)] = hashes
+                while len(self._full) > self._cached:
+                    self._full.popitem(last=False)
+        return hashes
+
+    def nodes(self, uow: UnitOfWork) -> StoredNodes:
+        """The tree's perfect subtrees, read through `uow`."""
+        return StoredNodes(self, uow)
+
+    def append(self, uow: UnitOfWork, size: int, leaf_hashes: Sequence[bytes]) -> None:
+        """Add leaf hashes to a tree of `size` leaves: each into its level-0 tile and, as a tile
+        fills, its root into the level above. Every changed tile is written once."""
+        changed: dict[tuple[int, int], bytearray] = {}
+
+        def add(level: int, index: int, value: bytes) -> None:
+            place = (level, index // TILE_WIDTH)
+            if place not in changed:
+                changed[place] = bytearray(self.tile(uow, *place))
+            tile = changed[place]
+            if len(tile) != (index % TILE_WIDTH) * HASH_SIZE:
+                raise TreeStateError(
+                    f"tile {place} holds {len(tile) // HASH_SIZE} hashes where node {index}"
+                    f" of level {level * TILE_HEIGHT} goes: the stored tree is not this ledger's"
+                )
+            tile += value
+            if len(tile) == FULL_TILE:  # complete: its root is a node of the level above
+                add(level + 1, index // TILE_WIDTH, subtree_root(split(bytes(tile))))
+
+        for n, value in enumerate(leaf_hashes):
+            add(0, size + n, value)
+        uow.execute_many(
+            "INSERT INTO log_tiles (level, tile, hashes) VALUES (?, ?, ?)"
+            " ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes",
+            [(level, index, bytes(tile)) for (level, index), tile in changed.items()],
+        )
+
+
+class StoredNodes:
+    """Perfect-subtree hashes from stored tiles (`merkle.Nodes`)."""
+
+    def __init__(self, tiles: Tiles, uow: UnitOfWork) -> None:
+        self.tiles, self.uow = tiles, uow
+
+    def perfect(self, level: int, index: int) -> bytes:
+        """The root of the 2**level leaves from index * 2**level: from the tile of the nearest
+        stored level below, hashing up at most 255 nodes."""
+        tile_level, height = divmod(level, TILE_HEIGHT)
+        first = index << height  # the first node of the stored level it spans
+        count = 1 << height
+        tile = self.tiles.tile(self.uow, tile_level, first // TILE_WIDTH)
+        start = (first % TILE_WIDTH) * HASH_SIZE
+        hashes = tile[start : start + count * HASH_SIZE]
+        if len(hashes) != count * HASH_SIZE:
+            raise TreeStateError(f"the tree has no complete node {index} at height {level}")
+        return subtree_root(split(hashes))

@@ -1,0 +1,132 @@
+"""Signed checkpoints and proofs (DESIGN §7.1), as an auditor who trusts only the verifier key
+checks them: the signed note's bytes as C2SP writes them, and RFC 9162 proofs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from application.transparency.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    SigningKey,
+    VerifierKey,
+)
+from application.transparency.merkle import leaf_hash, verify_consistency, verify_inclusion
+from bootstrap.services import Services
+from tests.helpers import SIGNING_KEY, LedgerClient, session_event
+
+
+def test_a_note_is_signed_as_c2sp_says() -> None:
+    """Checked by hand, with the Ed25519 primitive only: the key id, the note's layout and
+    the signature over the checkpoint's body."""
+    note = SIGNING_KEY.sign(Checkpoint("ledger.test/log", 3, b"\x07" * 32))
+    body, signature_line = note.split("\n\n")
+    assert body + "\n" == "ledger.test/log\n3\nBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n"
+    dash, name, encoded = signature_line.rstrip("\n").split(" ")
+    assert (dash, name) == ("\u2014", "ledger.test/log")
+    signed = base64.b64decode(encoded)
+    name_, key_id, key = str(SIGNING_KEY.verifier).split("+", 2)
+    public = base64.b64decode(key)[1:]
+    assert name_ == "ledger.test/log"
+    assert signed[:4] == bytes.fromhex(key_id)
+    assert signed[:4] == hashlib.sha256(b"ledger.test/log\n\x01" + public).digest()[:4]
+    Ed25519PublicKey.from_public_bytes(public).verify(signed[4:], (body + "\n").encode())
+    assert SIGNING_KEY.verifier.open(note) == Checkpoint("ledger.test/log", 3, b"\x07" * 32)
+
+
+def test_a_note_that_was_changed_or_signed_by_another_key_is_refused() -> None:
+    note = SIGNING_KEY.sign(Checkpoint("ledger.test/log", 3, b"\x07" * 32))
+    verifier = SIGNING_KEY.verifier
+    for changed in (note.replace("\n3\n", "\n4\n"), note.replace("Bwc", "Bwd", 1),
+                    note.replace("\n\n", "\n"), note[:-3] + "AA\n", ""):  # fmt: skip
+        with pytest.raises(CheckpointError):
+            verifier.open(changed)
+    impostor = SigningKey.generate("ledger.test/log")
+    with pytest.raises(CheckpointError, match="signature"):
+        verifier.open(impostor.sign(Checkpoint("ledger.test/log", 3, b"\x07" * 32)))
+    with pytest.raises(CheckpointError):
+        VerifierKey.parse(str(verifier).replace("+26bbe801+", "+26bbe802+"))
+
+
+def test_keys_round_trip_and_never_print() -> None:
+    assert str(SigningKey.parse(str(SIGNING_KEY))) == str(SIGNING_KEY)
+    assert VerifierKey.parse(str(SIGNING_KEY.verifier)) == SIGNING_KEY.verifier
+    assert str(SIGNING_KEY).rsplit("+", 1)[1] not in repr(SIGNING_KEY)
+    with pytest.raises(CheckpointError):
+        SigningKey.generate("has a space")
+
+
+def deliver(client: LedgerClient, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        body = session_event(session_id=f"s{n}", ref=f"u{n % 3}", key=f"k{n}")
+        assert client.deliver(body).json()["status"] == "recorded"
+
+
+def checkpoint(client: LedgerClient) -> Checkpoint:
+    verifier = VerifierKey.parse(client.read("/ledger/verifier-key").text)
+    return verifier.open(client.read("/ledger/checkpoint").text)
+
+
+def test_a_checkpoint_covers_every_acknowledged_entry_and_each_is_proved_in_it(
+    client: LedgerClient,
+) -> None:
+    deliver(client, 5)
+    signed = checkpoint(client)
+    assert (signed.origin, signed.size) == ("ledger.test/log", 5)
+    for position in range(1, 6):
+        proof = client.read("/ledger/proof/inclusion", position=position).json()
+        assert proof["tree_size"] == 5 and proof["position"] == position
+        leaf = base64.b64decode(proof["leaf"])
+        assert f'"position":{position},'.encode() in leaf
+        hashes = [base64.b64decode(h) for h in proof["hashes"]]
+        verify_inclusion(leaf_hash(leaf), proof["leaf_index"], 5, hashes, signed.root)
+
+
+def test_a_later_checkpoint_is_proved_to_extend_an_earlier_one(client: LedgerClient) -> None:
+    deliver(client, 3)
+    first = checkpoint(client)
+    assert checkpoint(client) == first  # nothing new: the same checkpoint, not another
+    deliver(client, 4, start=3)
+    second = checkpoint(client)
+    assert second.size == 7
+    proof = client.read("/ledger/proof/consistency", **{"from": 3, "to": 7}).json()
+    hashes = [base64.b64decode(h) for h in proof["hashes"]]
+    verify_consistency(3, 7, hashes, first.root, second.root)
+    listed = client.read("/ledger/checkpoints").json()["checkpoints"]
+    assert [c["tree_size"] for c in listed] == [3, 7]
+    assert client.read("/ledger/checkpoints", after=3).json()["checkpoints"][0]["tree_size"] == 7
+
+
+def test_proofs_refuse_what_the_log_does_not_hold(client: LedgerClient) -> None:
+    deliver(client, 2)
+    assert client.read("/ledger/proof/inclusion", position=9).status_code == 404
+    assert client.read("/ledger/proof/inclusion", position=1, tree_size=9).status_code == 422
+    assert client.read("/ledger/proof/inclusion", position=2, tree_size=1).status_code == 422
+    assert client.read("/ledger/proof/consistency", **{"from": 3, "to": 2}).status_code == 422
+    assert client.get("/ledger/checkpoint").status_code == 401
+
+
+def test_checkpoints_asked_for_at_once_are_all_consistent(client: LedgerClient) -> None:
+    services: Services = client.services
+    deliver(client, 2)
+
+    def sign_after_delivering(n: int) -> int:
+        deliver(client, 1, start=100 + n)
+        return services.ledger.checkpoints.issue(services.signing_key).tree_size
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(sign_after_delivering, range(16)))
+    issued = services.ledger.checkpoints.list()
+    verifier = SIGNING_KEY.verifier
+    opened = [verifier.open(c.note) for c in issued]
+    for earlier, later in zip(opened, opened[1:], strict=False):
+        proof = client.read("/ledger/proof/consistency", **{"from": earlier.size,
+                            "to": later.size}).json()  # fmt: skip
+        hashes = [base64.b64decode(h) for h in proof["hashes"]]
+        verify_consistency(earlier.size, later.size, hashes, earlier.root, later.root)
+    assert opened[-1].size == 18

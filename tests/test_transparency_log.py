@@ -1,0 +1,143 @@
+"""The transparency log's tree (DESIGN §7.1): every entry a leaf, built as entries are appended.
+
+The tree kept in tiles must be the RFC 9162 tree of the entries' leaves, whatever
+the batches and processes that appended them; an older ledger builds it once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pymerkle import InmemoryTree
+
+from application.ledger import Ledger
+from application.recording.delivery import Delivery, read_delivery
+from application.transparency import log as transparency_log
+from application.transparency.leaves import leaf_bytes, read_leaf
+from application.transparency.merkle import (
+    LeafHashes,
+    leaf_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from tests.databases import NewDatabase
+from tests.helpers import MASTER_KEY, Payload, deliver_all, seed_examples
+
+
+def history(count: int) -> list[Payload]:
+    """`count` deliveries of every type Verifa sends, for a few subjects."""
+    seeds = seed_examples()
+    return [{**seeds[n % len(seeds)], "idempotency_key": f"k{n}",
+             "external_ref": f"user_{n % 7}"} for n in range(count)]  # fmt: skip
+
+
+def deliveries(payloads: list[Payload]) -> list[Delivery]:
+    return [read_delivery(json.dumps(p).encode(), None) for p in payloads]
+
+
+def leaves_of(ledger: Ledger) -> list[bytes]:
+    rows = ledger.transparency.page(0, 10**6)
+    return [leaf_bytes(row[5:], *row[1:5]) for row in rows]
+
+
+def tree_root(ledger: Ledger) -> tuple[int, bytes]:
+    with ledger.database.reading() as uow:
+        size = ledger.transparency.size(uow)
+        return size, ledger.transparency.root(uow, size)
+
+
+def test_a_leaf_is_the_stored_entry_with_personal_data_sealed() -> None:
+    """Golden vector: these bytes and this hash are what signed roots rest on."""
+    row = (3, "2026-12-01T10:00:00.000000+00:00", "idk_1", "session.approved", 1, "applicant",
+           "user_456", "8ae7ee065dae59e3bbc68bb32a4e5844", 2, "sess_1", "msg_1")  # fmt: skip
+    state = b'{"body":"{\\"result\\":\\"[sealed]\\"}","sealed":"AAAA","scope":"session:sess_1"}'
+    originator = "8ae7ee06-5dae-59e3-bbc6-8bb32a4e5844"
+    leaf = leaf_bytes(row, originator, 2, "verifa-ledger:Applicant.Recorded", state)
+    assert leaf == (
+        b'{"aggregate":{"id":"user_456","type":"applicant"},"event":"session.approved",'
+        b'"idempotency_key":"idk_1","position":3,'
+        b'"recorded_at":"2026-12-01T10:00:00.000000+00:00","session_event":true,'
+        b'"session_id":"sess_1","stored":{"originator_id":"8ae7ee065dae59e3bbc68bb32a4e5844",'
+        b'"originator_version":2,"state":"{\\"body\\":\\"{\\\\\\"result\\\\\\":'
+        b'\\\\\\"[sealed]\\\\\\"}\\",\\"sealed\\":\\"AAAA\\",'
+        b'\\"scope\\":\\"session:sess_1\\"}","topic":"verifa-ledger:Applicant.Recorded"},'
+        b'"stream":{"id":"8ae7ee065dae59e3bbc68bb32a4e5844","version":2},"webhook_id":"msg_1"}'
+    )
+    assert leaf_hash(leaf).hex() == GOLDEN_LEAF_HASH
+    assert read_leaf(leaf)["stored"]["state"]["scope"] == "session:sess_1"
+
+
+GOLDEN_LEAF_HASH = "756c2519fa7b7c484083953c6545693ea35b413af6baada90b2da2bad37d66a7"
+
+
+def test_the_tree_is_rfc_9162s_over_every_entrys_leaf(ledger: Ledger) -> None:
+    deliver_all(ledger, history(40))  # one at a time
+    ledger.record_all([])  # nothing: no leaf
+    ledger.record_all(deliveries(history(700)[40:]))  # batches crossing tiles
+    leaves = leaves_of(ledger)
+    assert len(leaves) == 700
+    theirs = InmemoryTree(algorithm="sha256")
+    for leaf in leaves:
+        theirs.append_entry(leaf)
+    size, root = tree_root(ledger)
+    assert size == 700
+    assert (
+        root == theirs.get_root(700) == root_hash(LeafHashes([leaf_hash(x) for x in leaves]), 700)
+    )
+
+
+def test_every_entry_is_proved_in_and_every_size_extended(ledger: Ledger) -> None:
+    ledger.record_all(deliveries(history(300)))
+    leaves = leaves_of(ledger)
+    log = ledger.transparency
+    with ledger.database.reading() as uow:
+        size = log.size(uow)
+        root = log.root(uow, size)
+        for index in range(0, size, 7):
+            path = log.inclusion_proof(uow, index, size)
+            verify_inclusion(leaf_hash(leaves[index]), index, size, path, root)
+        for first in (1, 2, 3, 64, 255, 256, 257, 299, 300):
+            old = log.root(uow, first)
+            verify_consistency(first, size, log.consistency_proof(uow, first, size), old, root)
+
+
+def unbuild(ledger: Ledger) -> None:
+    """Make the ledger look as one recorded before the transparency log."""
+    with ledger.database.writing() as uow:
+        uow.execute("UPDATE ledger_entries SET leaf_index = NULL")
+        uow.execute("DELETE FROM log_tiles")
+
+
+def test_an_older_ledger_builds_its_tree_once_and_resumes_if_interrupted(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = new_database()
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    ledger.record_all(deliveries(history(1100)))
+    before = tree_root(ledger)
+    unbuild(ledger)
+    ledger.close()
+    monkeypatch.setattr(transparency_log, "BUILD_CHUNK", 300)
+    heard: list[Any] = []
+
+    def interrupted(total: int) -> Any:
+        heard.append(total)
+
+        def progress(done: int) -> None:
+            heard.append(done)
+            if len(heard) == 3:  # two chunks in: stop, as Ctrl-C would
+                raise KeyboardInterrupt
+
+        return progress
+
+    with pytest.raises(KeyboardInterrupt):
+        Ledger.open(url, master_key=MASTER_KEY, build_progress=interrupted)
+    assert heard == [1100, 300, 300]
+    heard.clear()
+    resumed = Ledger.open(url, master_key=MASTER_KEY, build_progress=lambda total: heard.append)
+    assert heard == [300, 200]  # the rest, once
+    assert tree_root(resumed) == before
+    resumed.close()
