@@ -145,14 +145,21 @@ class ChainHead(BaseModel):
     digest: str
 
 
+class TreeVerification(BaseModel):
+    size: int  # leaves the entries give
+    root: str  # base64
+    checkpoints_checked: int
+
+
 class LedgerVerification(BaseModel):
-    """The hash chain recomputed from the first entry (DESIGN §7)."""
+    """The hash chain and the Merkle tree recomputed from the first entry (DESIGN §7.1)."""
 
     ok: bool
     checked: int
     head: ChainHead
     first_bad_position: int | None
     problem: str | None
+    tree: TreeVerification
 
 
 class Access(BaseModel):

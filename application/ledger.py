@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 
-from application.integrity.verification import Chain
+from application.integrity.verification import Chain, Digest
 from application.privacy.access_log import AccessLog
 from application.privacy.keyring import Keyring
 from application.privacy.purge import KeyPurger
@@ -44,8 +44,10 @@ from application.storage.dialect import POSTGRES, SQLITE
 from application.storage.persistence import create_private_sqlite_file, persistence_env
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.recorders import LedgerPostgresRecorder
+from application.transparency.checkpoints import VerifierKey
 from application.transparency.issued_checkpoints import IssuedCheckpoints
 from application.transparency.log import BuildProgress, TransparencyLog
+from application.transparency.tree_check import LogVerification, TreeCheck, verify_ledger
 from domain.entries import AsOf, LedgerEntry
 from domain.personal_data import ERASURE_REQUESTED, erasure_requested
 from domain.routing import LinkRules, learn_links
@@ -270,6 +272,16 @@ class Ledger(Application[UUID]):
         except Exception:
             log.exception("upkeep after an append failed; the append stands")
         return appended
+
+    # Integrity (DESIGN §7.1).
+
+    def verify(
+        self, verifier: VerifierKey, since: Digest | None = None, saved: str | None = None
+    ) -> LogVerification:
+        """Every stored entry against its chain digest and its leaf, every checkpoint signed
+        (and `saved`, one an auditor kept) against the root its entries give."""
+        check = TreeCheck(self.transparency, verifier, self.checkpoints)
+        return verify_ledger(self.chain, check, since, saved)
 
     # Reading as of a point (DESIGN §6).
 

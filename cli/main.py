@@ -82,10 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--subject", help="an external_ref: all of the subject's personal data")
     erase.add_argument("--reason", required=True, help="why; kept in the ledger")
     erase.add_argument("--by", help="who asked (default: your user name)")
-    check = command("verify", integrity.verify, "recompute the hash chain; exit 1 if broken")
-    check.add_argument("--since", metavar="DIGEST_FILE",
-                       help="also prove the ledger still extends this exported digest")  # fmt: skip
-    command("digest", integrity.digest, "export the hash chain's head").add_argument(
+    check = command("verify", integrity.verify,
+                    "recompute every entry's digest and leaf, and every checkpoint's root;"
+                    " exit 1 naming the first entry that no longer matches")  # fmt: skip
+    check.add_argument("--since", metavar="CHECKPOINT_FILE",
+                       help="also prove the log still extends this saved checkpoint (from"
+                       " `ledger digest`; an older digest file works too)")  # fmt: skip
+    check.add_argument(
+        "--key",
+        metavar="VERIFIER_KEY",
+        help="check checkpoints with this verifier key (default: the ledger's)",
+    )
+    command("digest", integrity.digest, "export the latest signed checkpoint").add_argument(
         "--output", metavar="FILE", help="write it to FILE (default: print it)"
     )
     return parser

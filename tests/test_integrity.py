@@ -176,13 +176,18 @@ def test_verify_and_digest_from_the_command_line(
     monkeypatch.setenv("LEDGER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("LEDGER_MASTER_KEY", MASTER_KEY_TEXT)
     assert main(["demo"]) == 0
-    digest_file = tmp_path / "head.json"
-    assert main(["digest", "--output", str(digest_file)]) == 0
-    exported = json.loads(digest_file.read_text())
+    checkpoint_file = tmp_path / "checkpoint.txt"
+    assert main(["digest", "--output", str(checkpoint_file)]) == 0
+    size = int(checkpoint_file.read_text().split("\n")[1])
     capsys.readouterr()
-    assert main(["verify", "--since", str(digest_file)]) == 0
-    assert capsys.readouterr().out.startswith(f"ok: {exported['position']} entries checked")
+    assert main(["verify", "--since", str(checkpoint_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"ok: {size} entries checked") and "extends the saved checkpoint" in out
     ledger = Ledger.open(url, master_key=MASTER_KEY)
+    digest_file = tmp_path / "head.json"  # a digest exported before the transparency log
+    digest_file.write_text(json.dumps(ledger.chain.head().as_dict()))
+    assert main(["verify", "--since", str(digest_file)]) == 0
+    assert "extends the digest at position" in capsys.readouterr().out
     try:
         execute(ledger, "DELETE FROM ledger_entries WHERE position=?", 4)
     finally:

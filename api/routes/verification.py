@@ -1,4 +1,4 @@
-"""Integrity: recompute the ledger's hash chain on request (DESIGN §7)."""
+"""Integrity: recompute the ledger's hash chain and Merkle tree on request (DESIGN §7.1)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def verify(
     since_position: Annotated[int | None, Query(ge=0, le=MAX_POSITION)] = None,
     since_digest: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
 ) -> dict[str, Any]:
-    """Whether every stored entry still gives the digest recorded for it, and which first does not.
+    """Whether every stored entry still gives its digest and its leaf, and every signed
+    checkpoint its root; which entry first does not.
 
     It reads the whole ledger, so it is an admin's operation (as `ledger verify` is).
 
@@ -35,4 +36,4 @@ def verify(
     since = None
     if since_position is not None and since_digest is not None:
         since = Digest(since_position, since_digest)
-    return services.ledger.chain.verify(since).as_dict()
+    return services.ledger.verify(services.signing_key.verifier, since).as_dict()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from application.integrity.chain import GENESIS, entry_digest
 from application.storage.database import Database
@@ -45,6 +45,21 @@ class Digest:
         return digest
 
 
+class Failure(Protocol):
+    position: int
+    problem: str
+
+
+class EntryCheck(Protocol):
+    """Another check of each entry in verification's one pass over the ledger."""
+
+    def entry(self, row: tuple[Any, ...], leaf_index: int | None) -> Failure | None:
+        """`row`: the stored event's originator id, version, topic and state, then the index
+        row (`INDEX_FIELDS`)."""
+
+    def finish(self, last_position: int) -> Failure | None: ...
+
+
 @dataclass(frozen=True)
 class Verification:
     """What verifying the chain found."""
@@ -73,7 +88,8 @@ class Chain:
         # a merge join would otherwise read the index from the first position at every page.
         self.rows_sql = (
             f"SELECT s.{position}, s.originator_id, s.originator_version, s.topic, s.state,"
-            f" e.previous_position, e.digest, {index_columns} FROM {sql.events_table} s"
+            f" e.previous_position, e.digest, e.leaf_index, {index_columns}"
+            f" FROM {sql.events_table} s"
             f" LEFT JOIN ledger_entries e ON e.position = s.{position} AND e.position > ?"
             f" WHERE s.{position} > ? ORDER BY s.{position} LIMIT ?"
         )
@@ -111,8 +127,9 @@ class Chain:
             c.execute(self.sql(self.rows_sql), (after, after, self.batch_size))
             return list(c.fetchall())
 
-    def verify(self, since: Digest | None = None) -> Verification:
-        """Recompute the chain from the first entry; stop at the first that does not match."""
+    def verify(self, since: Digest | None = None, also: EntryCheck | None = None) -> Verification:
+        """Recompute the chain from the first entry; stop at the first that does not match.
+        `also` checks each entry in the same pass (the transparency log's tree)."""
         previous_digest, previous_at = GENESIS, 0  # the last entry checked
         checked = 0
         passed_since = since is None or since.position == 0
@@ -124,7 +141,7 @@ class Chain:
 
         for row in self._rows():
             position, originator_id, version, topic, state, previous_position, stored = row[:7]
-            index_row = row[7:]
+            leaf_index, index_row = row[7], row[8:]
             if since and not passed_since and position > since.position:
                 return broken(since.position, "the exported digest's position is not in the"
                               " ledger any more: an entry was deleted")  # fmt: skip
@@ -143,6 +160,8 @@ class Chain:
                 return broken(position, "the stored entry was changed (a value of the wrong type)")
             if digest != stored:
                 return broken(position, "the stored entry was changed")
+            if also and (failure := also.entry((*row[1:5], *index_row), leaf_index)):
+                return broken(failure.position, failure.problem)
             if since and position == since.position:
                 if digest != since.digest:
                     return broken(position, "the ledger no longer extends the exported digest")
@@ -157,4 +176,6 @@ class Chain:
         if not passed_since:
             assert since is not None
             return broken(since.position, "the ledger ends before the exported digest's position")
+        if also and (failure := also.finish(previous_at)):
+            return broken(failure.position, failure.problem)
         return Verification(True, checked, Digest(previous_at, previous_digest))

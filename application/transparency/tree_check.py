@@ -1,0 +1,183 @@
+"""Verifying the transparency log (DESIGN §7.1) from the stored rows, in one pass, flat memory.
+
+Fed every entry in position order (by the chain's verification, which reads them
+anyway), it recomputes each leaf and compares it with the leaf hash the tree
+stored for it, so the first entry whose rows no longer give their leaf is named;
+it folds the leaves into the roots of the tree as it grows (a compact range: one
+hash per set bit of the size) and, at the size of each checkpoint the ledger
+signed or the auditor saved, compares the root and checks the signature. At the
+end, the root the stored tiles give must be the one the entries give.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from application.integrity.verification import Chain, Digest, Verification
+from application.transparency.checkpoints import Checkpoint, CheckpointError, VerifierKey
+from application.transparency.issued_checkpoints import IssuedCheckpoints
+from application.transparency.leaves import leaf_bytes
+from application.transparency.log import TransparencyLog
+from application.transparency.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from application.transparency.tiles import TILE_WIDTH, TreeStateError
+
+KEPT_PAGE = 1000  # kept checkpoints read at a time: memory stays flat however many were signed
+
+
+class CompactRange:
+    """The roots of the perfect subtrees a tree of `size` leaves is made of, left to right."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.roots: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        node, size = leaf, self.size
+        while size & 1:  # each set low bit: a subtree of that height to merge with
+            node = node_hash(self.roots.pop(), node)
+            size >>= 1
+        self.roots.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.roots:
+            return EMPTY_ROOT
+        node = self.roots[-1]
+        for left in reversed(self.roots[:-1]):
+            node = node_hash(left, node)
+        return node
+
+
+@dataclass
+class Failure:
+    position: int
+    problem: str
+
+
+@dataclass
+class TreeCheck:
+    """One pass of `ledger verify` over the log: `entry` for each row, then `finish`."""
+
+    log: TransparencyLog
+    verifier: VerifierKey
+    kept: IssuedCheckpoints  # every checkpoint the ledger signed, read a page at a time
+    # Checkpoints to find on the way (the ledger's own and any an auditor saved), by size.
+    expected: dict[int, list[tuple[str, Checkpoint]]] = field(default_factory=dict)
+    tree: CompactRange = field(default_factory=CompactRange)
+    checked_checkpoints: int = 0
+    _tile: bytes = b""
+    _last_good: int = 0  # the position of the last leaf a checkpoint covered
+    _kept_after: int = -1  # the largest size of the kept checkpoints read so far
+    _kept_done: bool = False
+
+    def _read_kept(self) -> Failure | None:
+        """The next page of kept checkpoints, once the tree reaches the last one read."""
+        if self._kept_done or self.tree.size < self._kept_after:
+            return None
+        page = self.kept.list(self._kept_after, KEPT_PAGE)
+        self._kept_done = len(page) < KEPT_PAGE
+        for issued in page:
+            what = f"the checkpoint signed at {issued.issued_at}"
+            if failure := self.expect(what, issued.note):
+                return failure
+            if self.expected[issued.tree_size][-1][1].root != issued.root:
+                return Failure(0, f"{what}: its stored root is not the one it signed")
+            self._kept_after = issued.tree_size
+        return None
+
+    def expect(self, what: str, note: str) -> Failure | None:
+        """Check at its size the checkpoint in `note` (`what` names it in a failure)."""
+        try:
+            checkpoint = self.verifier.open(note)
+        except CheckpointError as error:
+            return Failure(0, f"{what}: {error}")
+        self.expected.setdefault(checkpoint.size, []).append((what, checkpoint))
+        return None
+
+    def entry(self, row: tuple[Any, ...], leaf_index: int | None) -> Failure | None:
+        """Check one entry (`row`: the stored event's four columns then the index row)."""
+        position, index = row[4], self.tree.size
+        if index == 0 and (failure := self._at_size(0)):  # a checkpoint of the empty log
+            return failure
+        if leaf_index != index:
+            return Failure(position, f"its leaf index is {leaf_index}, where leaf {index} was"
+                           " due: entries were deleted, inserted or reordered")  # fmt: skip
+        try:
+            hashed = leaf_hash(leaf_bytes(row[4:], *row[:4]))
+        except (TypeError, ValueError, UnicodeDecodeError):
+            return Failure(position, "the stored entry was changed (a value of the wrong type)")
+        if hashed != self._stored_leaf(index):
+            return Failure(position, "the stored entry no longer gives the leaf the tree holds")
+        self.tree.append(hashed)
+        return self._at_size(position)
+
+    def _stored_leaf(self, index: int) -> bytes:
+        offset = (index % TILE_WIDTH) * 32
+        if offset == 0 or len(self._tile) <= offset:  # a new tile, or more of the last one
+            with self.log.database.reading() as uow:
+                self._tile = self.log.tiles.tile(uow, 0, index // TILE_WIDTH)
+        return self._tile[offset : offset + 32]
+
+    def _at_size(self, position: int) -> Failure | None:
+        if failure := self._read_kept():
+            return failure
+        for what, checkpoint in self.expected.pop(self.tree.size, []):
+            if checkpoint.root != self.tree.root():
+                return Failure(self._last_good + 1, f"{what} of size {checkpoint.size}: the"
+                               " entries since the one before no longer give its root")  # fmt: skip
+            self.checked_checkpoints += 1
+            self._last_good = position
+        return None
+
+    def finish(self, last_position: int) -> Failure | None:
+        if failure := self._at_size(last_position):  # the empty tree's, or the kept left
+            return failure
+        if not self._kept_done and (failure := self._read_kept()):
+            return failure
+        if self.expected:
+            size = min(self.expected)
+            what = self.expected[size][0][0]
+            return Failure(last_position, f"{what} has {size} leaves, more than the ledger:"
+                           " entries were deleted")  # fmt: skip
+        with self.log.database.reading() as uow:
+            try:
+                stored = self.log.root(uow, self.tree.size)
+            except TreeStateError as error:
+                return Failure(last_position, f"the stored tree is incomplete: {error}")
+        if stored != self.tree.root():
+            return Failure(last_position, "the stored tree's upper levels do not match its leaves")
+        return None
+
+
+@dataclass(frozen=True)
+class LogVerification:
+    """What `ledger verify` found: the chain's verdict, and the tree the entries give."""
+
+    chain: Verification
+    tree_size: int
+    root: bytes
+    checkpoints_checked: int
+
+    @property
+    def ok(self) -> bool:
+        return self.chain.ok
+
+    def as_dict(self) -> dict[str, Any]:
+        tree = {"size": self.tree_size, "root": base64.b64encode(self.root).decode(),
+                "checkpoints_checked": self.checkpoints_checked}  # fmt: skip
+        return {**self.chain.as_dict(), "tree": tree}
+
+
+def verify_ledger(
+    chain: Chain, check: TreeCheck, since: Digest | None = None, saved: str | None = None
+) -> LogVerification:
+    """Recompute the chain and the tree in one pass; with `since` (an exported chain digest)
+    or `saved` (a checkpoint an auditor kept), also that the ledger still extends it."""
+    failure = check.expect("the saved checkpoint", saved) if saved else None
+    if failure:
+        verdict = Verification(False, 0, chain.head(), failure.position or None, failure.problem)
+    else:
+        verdict = chain.verify(since, also=check)
+    return LogVerification(verdict, check.tree.size, check.tree.root(), check.checked_checkpoints)
