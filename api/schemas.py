@@ -199,3 +199,22 @@ class ConsistencyProof(BaseModel):
     from_: int = Field(alias="from")
     to: int
     hashes: list[str]  # base64 (RFC 9162 §2.1.4)
+
+
+class EvidenceEntry(BaseModel):
+    position: int
+    leaf_index: int
+    leaf: str  # base64 of the leaf's bytes
+    hashes: list[str]  # its inclusion proof against the checkpoint, base64
+
+
+class EvidenceBundle(BaseModel):
+    """DESIGN §7.2: checked offline by `ledger evidence verify FILE --key VERIFIER_KEY`."""
+
+    format: str
+    subject: str
+    as_of: AsOfModel
+    checkpoint: str  # a C2SP signed note
+    verifier_key: str
+    entries: list[EvidenceEntry]
+    status: dict[str, Any]

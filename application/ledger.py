@@ -27,7 +27,7 @@ from application.privacy.access_log import AccessLog
 from application.privacy.keyring import Keyring
 from application.privacy.purge import KeyPurger
 from application.privacy.sealing import Sealer
-from application.reading import reconstruct
+from application.reading import evidence, reconstruct
 from application.reading.history import History
 from application.reading.views import Doc
 from application.recording.append import Answer, Appended, Appender
@@ -44,7 +44,7 @@ from application.storage.dialect import POSTGRES, SQLITE
 from application.storage.persistence import create_private_sqlite_file, persistence_env
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.recorders import LedgerPostgresRecorder
-from application.transparency.checkpoints import VerifierKey
+from application.transparency.checkpoints import SigningKey, VerifierKey
 from application.transparency.issued_checkpoints import IssuedCheckpoints
 from application.transparency.log import BuildProgress, TransparencyLog
 from application.transparency.tree_check import LogVerification, TreeCheck, verify_ledger
@@ -282,6 +282,23 @@ class Ledger(Application[UUID]):
         (and `saved`, one an auditor kept) against the root its entries give."""
         check = TreeCheck(self.transparency, verifier, self.checkpoints)
         return verify_ledger(self.chain, check, since, saved)
+
+    def evidence(
+        self, subject: str, point: int | datetime | None, signer: SigningKey,
+        limit: int | None = None,
+    ) -> dict[str, Any] | None:  # fmt: skip
+        """The evidence bundle of a subject as of a point (DESIGN §7.2), or None if unknown
+        then. Its checkpoint is signed after its entries are read, so it holds them all."""
+        with self.reading() as history:
+            as_of = history.positions.as_of(point)
+            found = evidence.subject_entries(history, subject, as_of, limit)
+        if found is None:
+            return None
+        status, positions = found
+        issued = self.checkpoints.issue(signer)
+        with self.database.reading() as uow:
+            return evidence.bundle(uow, self.transparency, subject, as_of, status, positions,
+                                   issued.note, issued.tree_size, signer.verifier)  # fmt: skip
 
     # Reading as of a point (DESIGN §6).
 

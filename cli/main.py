@@ -13,7 +13,17 @@ from pydantic import ValidationError
 
 from bootstrap.credentials import load_credentials
 from bootstrap.settings import Settings
-from cli import backfill, integrity, privacy, projections, quarantine, server, subjects
+from cli import (
+    audit,
+    backfill,
+    evidence,
+    integrity,
+    privacy,
+    projections,
+    quarantine,
+    server,
+    subjects,
+)
 from cli.errors import CliError
 
 
@@ -96,6 +106,34 @@ def build_parser() -> argparse.ArgumentParser:
     command("digest", integrity.digest, "export the latest signed checkpoint").add_argument(
         "--output", metavar="FILE", help="write it to FILE (default: print it)"
     )
+    proofs = commands.add_parser("evidence", help="evidence bundles").add_subparsers(
+        dest="action", required=True
+    )
+    exported = command("export", evidence.export, "a subject's status with the proof of each"
+                       " entry under it, as of a point", proofs)  # fmt: skip
+    exported.add_argument("ref", help="the subject's external_ref")
+    exported.add_argument("--as-of", help="a position or an ISO-8601 instant with offset")
+    exported.add_argument("--output", metavar="FILE", required=True)
+    checked = command("verify", evidence.verify, "check a bundle offline: no database, no"
+                      " server; exit 1 naming what fails", proofs, secrets=False)  # fmt: skip
+    checked.add_argument("file")
+    checked.add_argument(
+        "--key",
+        metavar="VERIFIER_KEY",
+        help="the log's verifier key, as you got it from the ledger's owner",
+    )
+    monitor = command("audit", audit.audit, "an auditor's monitor: fetch the latest"
+                      " checkpoint, check it extends the one accepted before, keep it",
+                      secrets=False)  # fmt: skip
+    monitor.add_argument("url", help="the ledger's base URL, e.g. https://ledger.example")
+    monitor.add_argument(
+        "--state",
+        required=True,
+        metavar="DIR",
+        help="where the key and the last checkpoint accepted are kept",
+    )
+    monitor.add_argument("--key", metavar="VERIFIER_KEY", help="the log's verifier key")
+    monitor.add_argument("--token", help="a token of the ledger (or LEDGER_AUDIT_TOKEN)")
     return parser
 
 

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Path, Query
 from api.dependencies import NAME_CHARS, NAME_PATTERN, AsOfPoint, Auditor, ServicesDep
 from api.errors import NOT_FOUND, UNAUTHENTICATED, invalid
 from api.reading import not_found, read_one
-from api.schemas import SubjectStatus, Timeline
+from api.schemas import EvidenceBundle, SubjectStatus, Timeline
+from application.reading.evidence import TooMuchEvidence
 from application.reading.views import entry_view
 from domain.entries import MAX_POSITION
 from projections.models import SUBJECT_STATUS
@@ -99,3 +100,25 @@ def subject_status(
 ) -> dict[str, Any]:
     """Verification, AML, cases and sessions: now (from the projection) or as of a point."""
     return read_one(services, SUBJECT_STATUS, external_ref, point)
+
+
+# Entries one evidence answer may prove; `ledger evidence export` has no limit.
+MAX_EVIDENCE_ENTRIES = 1000
+
+
+@router.get("/{external_ref:path}/evidence", response_model=EvidenceBundle)
+def subject_evidence(
+    external_ref: SubjectRef, services: ServicesDep, _: Auditor, point: AsOfPoint
+) -> dict[str, Any]:
+    """The subject's status as of a point with every entry under it, each with its inclusion
+    proof against a signed checkpoint (DESIGN §7.2): `ledger evidence verify` checks it
+    offline. Personal data stays sealed in the leaves."""
+    ledger = services.ledger
+    try:
+        found = ledger.evidence(external_ref, point, services.signing_key, MAX_EVIDENCE_ENTRIES)
+    except TooMuchEvidence as error:
+        raise invalid(("path", "external_ref"), f"{error}: export it with"
+                      " `ledger evidence export`") from None  # fmt: skip
+    if found is None:
+        raise not_found("subject", external_ref, ledger.as_of(point).position)
+    return found
