@@ -15,6 +15,7 @@ from pathlib import Path
 from application.ledger import Ledger
 from application.transparency.checkpoints import SigningKey
 from bootstrap.credentials import Credentials, load_credentials
+from bootstrap.progress import building_the_log
 from bootstrap.settings import Settings
 from projections.models import READ_MODELS
 from projections.read_model import ReadModel
@@ -85,6 +86,7 @@ class Services:
             pool_size=settings.pool_size,
             max_overflow=settings.pool_max_overflow,
             link_rules=links.learn,
+            build_progress=building_the_log,
         )
         read_models = open_read_models(ledger, models)
         link_index = LinkIndex(ledger, read_models, links)

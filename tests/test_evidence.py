@@ -118,8 +118,8 @@ def test_a_bundle_still_verifies_after_the_subjects_erasure(client: LedgerClient
     for payload in user_456_history():
         client.deliver(payload)
     before = evidence(client)
-    erasure = {"event": "session.redacted", "session_id": "session_abc123",
-               "external_ref": "user_456", "is_sandbox": False, "idempotency_key": "idk_erase"}  # fmt: skip
+    erasure = {"event": "session.redacted", "session_id": "session_abc123", "is_sandbox": False,
+               "external_ref": "user_456", "idempotency_key": "idk_erase"}  # fmt: skip
     assert client.deliver(erasure).json()["status"] == "recorded"
     verify_bundle(before, KEY)  # erasure destroys a key, never a leaf
     verify_bundle(evidence(client), KEY)
