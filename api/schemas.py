@@ -176,7 +176,9 @@ class AccessLogPage(BaseModel):
 
 
 class IssuedCheckpoint(BaseModel):
+    id: int
     tree_size: int
+    access_log_size: int
     issued_at: str
     note: str  # the C2SP signed note
 

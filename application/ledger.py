@@ -23,7 +23,6 @@ from eventsourcing.application import Application
 from eventsourcing.utils import Environment, EnvType
 
 from application.integrity.verification import Chain, Digest
-from application.privacy.access_log import AccessLog
 from application.privacy.keyring import Keyring
 from application.privacy.purge import KeyPurger
 from application.privacy.sealing import Sealer
@@ -44,6 +43,7 @@ from application.storage.dialect import POSTGRES, SQLITE
 from application.storage.persistence import create_private_sqlite_file, persistence_env
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.recorders import LedgerPostgresRecorder
+from application.transparency.access_log_tree import AccessLogTree
 from application.transparency.checkpoints import SigningKey, VerifierKey
 from application.transparency.issued_checkpoints import IssuedCheckpoints
 from application.transparency.log import BuildProgress, TransparencyLog
@@ -99,15 +99,15 @@ class Ledger(Application[UUID]):
         self.database = Database(datastore, POSTGRES if postgres else SQLITE, sqlite_path)
         self.keyring = Keyring(self.database, master_key)
         self.quarantine = Quarantine(self.database, self.keyring)
-        self.access_log = AccessLog(self.database)
+        self.access_log = AccessLogTree(self.database)
         self.chain = Chain(self.database)
         self.transparency = TransparencyLog(self.database)
-        self.checkpoints = IssuedCheckpoints(self.database, self.transparency)
+        self.checkpoints = IssuedCheckpoints(self.database, self.transparency, self.access_log)
         with self.database.schema_lock():
             self.recorder.create_table()  # type: ignore[attr-defined]
             self.keyring.create_table()
             self.quarantine.create_table()
-            self.access_log.create_table()
+            self.access_log.create_tables()
             self.transparency.create_tables()
             self.checkpoints.create_table()
             if unbuilt := self.transparency.unbuilt():
@@ -281,7 +281,7 @@ class Ledger(Application[UUID]):
         """Every stored entry against its chain digest and its leaf, every checkpoint signed
         (and `saved`, one an auditor kept) against the root its entries give."""
         check = TreeCheck(self.transparency, verifier, self.checkpoints)
-        return verify_ledger(self.chain, check, since, saved)
+        return verify_ledger(self.chain, check, self.access_log, since, saved)
 
     def evidence(
         self, subject: str, point: int | datetime | None, signer: SigningKey,

@@ -3,6 +3,7 @@ accept a growing log, refuse a bad signature, a fork and a shrunken log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,11 +32,11 @@ def deliver(server: LedgerServer, start: int, count: int) -> None:
 
 
 @pytest.fixture
-def served(new_database: NewDatabase, tmp_path: Path) -> tuple[LedgerServer, str]:
+def served(new_database: NewDatabase, tmp_path: Path) -> Iterator[tuple[LedgerServer, str]]:
     url, folder = new_database(), tmp_path / "server"
     folder.mkdir()
     server = LedgerServer(url, folder, projections=False).start()
-    yield server, url  # type: ignore[misc]
+    yield server, url
     server.stop()
 
 

@@ -139,3 +139,50 @@ def test_an_intact_ledger_verifies_at_every_tile_boundary(ledger: Ledger, count:
     signed(ledger)
     whole = ledger.verify(SIGNING_KEY.verifier)
     assert whole.ok and whole.tree_size == count and whole.checkpoints_checked == 1
+
+
+def read_by_officers(ledger: Ledger, count: int) -> None:
+    for n in range(count):
+        ledger.access_log.record(f"officer:{n}", "officer", f"u{n % 4}", "timeline as of 3")
+
+
+def test_the_access_log_is_tamper_evident_too(ledger: Ledger) -> None:
+    recorded(ledger, 0, 3)
+    read_by_officers(ledger, 5)
+    note = signed(ledger)
+    assert SIGNING_KEY.verifier.open(note).access_log is not None
+    assert verify(ledger).ok
+    execute(
+        ledger, "UPDATE access_log SET who='nobody' WHERE id=(SELECT min(id) + 2 FROM access_log)"
+    )
+    result = verify(ledger)
+    assert not result.ok and "was changed" in (result.problem or "")
+
+
+def test_deleting_an_access_or_rebuilding_its_tree_is_caught(ledger: Ledger) -> None:
+    recorded(ledger, 0, 2)
+    read_by_officers(ledger, 4)
+    signed(ledger)
+    execute(ledger, "DELETE FROM access_log WHERE id=(SELECT max(id) FROM access_log)")
+    result = verify(ledger)
+    assert not result.ok and "accesses were deleted" in (result.problem or "")
+    execute(ledger, "DELETE FROM access_log")  # every row, and its tree rebuilt empty
+    execute(ledger, "DELETE FROM access_log_tiles")
+    result = verify(ledger)
+    assert not result.ok and "fewer than the 4" in (result.problem or "")
+
+
+def test_an_older_access_log_gets_its_tree_once(new_database: NewDatabase) -> None:
+    url = new_database()
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    read_by_officers(ledger, 7)
+    execute(ledger, "UPDATE access_log SET leaf_index = NULL")
+    execute(ledger, "DELETE FROM access_log_tiles")
+    ledger.close()
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    try:
+        signed(ledger)
+        assert SIGNING_KEY.verifier.open(signed(ledger)).access_log[0] == 7  # type: ignore[index]
+        assert verify(ledger).ok
+    finally:
+        ledger.close()

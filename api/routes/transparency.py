@@ -53,11 +53,11 @@ def checkpoint(services: ServicesDep, _: Auditor) -> str:
 def checkpoints(
     services: ServicesDep,
     _: Auditor,
-    after: Annotated[int, Query(ge=-1, le=MAX_POSITION, description="a tree size")] = -1,
+    after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="a checkpoint's id")] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> dict[str, Any]:
-    """Every checkpoint the ledger signed, by tree size, a page at a time (page on with
-    `after`: the last tree size of the page before)."""
+    """Every checkpoint the ledger signed, in the order it signed them, a page at a time
+    (page on with `after`: the last id of the page before)."""
     issued = services.ledger.checkpoints.list(after, limit)
     return {"checkpoints": [c.as_dict() for c in issued]}
 

@@ -33,11 +33,12 @@ class Dialect:
         (a read that needs its answer waits for all before it)."""
         return cursor.connection.pipeline() if self.name == "postgres" else nullcontext()
 
-    def lock_appends(self, cursor: Any) -> None:
-        """Hold, until the transaction ends, the lock every append takes (on SQLite, a writing
-        unit of work holds the database's one write lock already)."""
+    def lock_appends(self, cursor: Any, table: str = "") -> None:
+        """Hold, until the transaction ends, the lock every append takes (to the events
+        table, or to `table`); on SQLite, a writing unit of work holds the database's one
+        write lock already."""
         if self.name == "postgres":
-            cursor.execute(f"LOCK TABLE {self.events_table} IN EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {table or self.events_table} IN EXCLUSIVE MODE")
 
     def tuple_rows(self, cursor: Any) -> None:
         """Have a cursor of the library's datastore give plain tuples, the cheapest rows,

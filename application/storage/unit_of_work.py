@@ -54,3 +54,11 @@ class UnitOfWork:
 
     def execute_many(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         self.cursor.executemany(self.sql(statement), rows)
+
+    def add_column(self, table: str, column: str) -> None:
+        """Add a column to a table created before it existed (nothing if it has it)."""
+        if self.sql.name == "postgres":
+            self.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column}")
+        elif not any(c["name"] == column.split()[0]
+                     for c in self.rows(f"PRAGMA table_info({table})")):  # fmt: skip
+            self.execute(f"ALTER TABLE {table} ADD COLUMN {column}")

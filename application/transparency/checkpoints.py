@@ -47,23 +47,52 @@ def _key_id(name: str, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
 
 
+ACCESS_LOG = "access-log"  # the extension line naming the access log's tree: size and root
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """A tree size and root, for the log of `origin`."""
+    """A tree size and root, for the log of `origin`; extension lines after them (C2SP: a
+    verifier that does not know one ignores it), here the access log's tree."""
 
     origin: str
     size: int
     root: bytes
+    extensions: tuple[str, ...] = ()
 
     def body(self) -> str:
-        return f"{self.origin}\n{self.size}\n{base64.b64encode(self.root).decode()}\n"
+        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(),
+                 *self.extensions]  # fmt: skip
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def with_access_log(cls, origin: str, size: int, root: bytes, access: tuple[int, bytes]
+                        ) -> Checkpoint:  # fmt: skip
+        line = f"{ACCESS_LOG} {access[0]} {base64.b64encode(access[1]).decode()}"
+        return cls(origin, size, root, (line,))
+
+    @property
+    def access_log(self) -> tuple[int, bytes] | None:
+        """The access log's tree (size, root) this checkpoint names, if it names one."""
+        for line in self.extensions:
+            name, _, rest = line.partition(" ")
+            size, _, root = rest.partition(" ")
+            if name == ACCESS_LOG and size.isascii() and size.isdigit():
+                try:
+                    hashed = base64.b64decode(root, validate=True)
+                except binascii.Error:
+                    raise CheckpointError("the access log's root is not base64") from None
+                if len(hashed) != 32:
+                    raise CheckpointError("the access log's root is not a SHA-256 hash")
+                return int(size), hashed
+        return None
 
     @classmethod
     def parse(cls, body: str) -> Checkpoint:
         lines = body.split("\n")
         if len(lines) < 4 or lines[-1] != "":
             raise CheckpointError("a checkpoint is an origin, a size and a root, one a line")
-        origin, size, root = lines[0], lines[1], lines[2]  # lines after them: extensions
+        origin, size, root, extensions = lines[0], lines[1], lines[2], tuple(lines[3:-1])
         if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
             raise CheckpointError("the tree size is not a decimal number")
         try:
@@ -72,7 +101,9 @@ class Checkpoint:
             raise CheckpointError("the root is not base64") from None
         if len(hashed) != 32:
             raise CheckpointError("the root is not a SHA-256 hash")
-        return cls(check_name(origin), int(size), hashed)
+        if any(not line for line in extensions):
+            raise CheckpointError("a checkpoint has no blank line")
+        return cls(check_name(origin), int(size), hashed, extensions)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from application.storage.database import Database
-from application.storage.dialect import POSTGRES
 from application.storage.schema import INDEX_FIELDS
 from application.storage.unit_of_work import UnitOfWork
 from application.transparency import merkle
@@ -54,12 +53,8 @@ class TransparencyLog:
     def create_tables(self) -> None:
         """The tiles' table; in a ledger older than the log, the leaf index of each entry."""
         with self.database.writing() as uow:
-            Tiles.create_table(uow)
-            if self.database.sql is POSTGRES:
-                uow.execute("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS leaf_index BIGINT")
-            elif not any(c["name"] == "leaf_index"
-                         for c in uow.rows("PRAGMA table_info(ledger_entries)")):  # fmt: skip
-                uow.execute("ALTER TABLE ledger_entries ADD COLUMN leaf_index BIGINT")
+            self.tiles.create_table(uow)
+            uow.add_column("ledger_entries", "leaf_index BIGINT")
 
     @staticmethod
     def size_after(last_entry: Any | None) -> int:

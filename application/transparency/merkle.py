@@ -192,3 +192,27 @@ class LeafHashes:
 
     def perfect(self, level: int, index: int) -> bytes:
         return self.levels[level][index]
+
+
+class CompactRange:
+    """The roots of the perfect subtrees a tree of `size` leaves is made of, left to right."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.roots: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        node, size = leaf, self.size
+        while size & 1:  # each set low bit: a subtree of that height to merge with
+            node = node_hash(self.roots.pop(), node)
+            size >>= 1
+        self.roots.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.roots:
+            return EMPTY_ROOT
+        node = self.roots[-1]
+        for left in reversed(self.roots[:-1]):
+            node = node_hash(left, node)
+        return node

@@ -22,7 +22,7 @@ TILE_WIDTH = 256
 TILE_HEIGHT = 8  # levels of the tree a tile spans: 2**8 = 256
 FULL_TILE = TILE_WIDTH * HASH_SIZE
 
-TILES_TABLE = """CREATE TABLE IF NOT EXISTS log_tiles (
+TILES_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     level INTEGER NOT NULL,
     tile BIGINT NOT NULL,
     hashes {blob} NOT NULL,
@@ -46,17 +46,18 @@ def split(tile: bytes) -> list[bytes]:
 
 
 class Tiles:
-    """Reads and appends the tiles of one ledger's tree. Full tiles, which never change, are
-    kept in memory once read (at most `cached` of them)."""
+    """Reads and appends the tiles of one tree (the ledger's, in `log_tiles`; the access
+    log's, in `access_log_tiles`). Full tiles, which never change, are kept in memory once
+    read (at most `cached` of them)."""
 
-    def __init__(self, cached: int = 4096) -> None:
+    def __init__(self, table: str = "log_tiles", cached: int = 4096) -> None:
+        self.table = table
         self._full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cached = cached
         self._lock = threading.Lock()
 
-    @staticmethod
-    def create_table(uow: UnitOfWork) -> None:
-        uow.execute(TILES_TABLE.format(blob=uow.sql.blob))
+    def create_table(self, uow: UnitOfWork) -> None:
+        uow.execute(TILES_TABLE.format(table=self.table, blob=uow.sql.blob))
 
     def tile(self, uow: UnitOfWork, level: int, index: int) -> bytes:
         """The stored hashes of one tile (empty if none yet)."""
@@ -64,7 +65,8 @@ class Tiles:
             if (found := self._full.get((level, index))) is not None:
                 self._full.move_to_end((level, index))
                 return found
-        rows = uow.rows("SELECT hashes FROM log_tiles WHERE level = ? AND tile = ?", level, index)
+        rows = uow.rows(f"SELECT hashes FROM {self.table} WHERE level = ? AND tile = ?",
+                        level, index)  # fmt: skip
         hashes = bytes(rows[0]["hashes"]) if rows else b""
         if len(hashes) == FULL_TILE:
             with self._lock:
@@ -99,7 +101,7 @@ class Tiles:
         for n, value in enumerate(leaf_hashes):
             add(0, size + n, value)
         uow.execute_many(
-            "INSERT INTO log_tiles (level, tile, hashes) VALUES (?, ?, ?)"
+            f"INSERT INTO {self.table} (level, tile, hashes) VALUES (?, ?, ?)"
             " ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes",
             [(level, index, bytes(tile)) for (level, index), tile in changed.items()],
         )

@@ -12,42 +12,19 @@ end, the root the stored tiles give must be the one the entries give.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from application.integrity.verification import Chain, Digest, Verification
+from application.transparency.access_log_tree import AccessLogTree
 from application.transparency.checkpoints import Checkpoint, CheckpointError, VerifierKey
 from application.transparency.issued_checkpoints import IssuedCheckpoints
 from application.transparency.leaves import leaf_bytes
 from application.transparency.log import TransparencyLog
-from application.transparency.merkle import EMPTY_ROOT, leaf_hash, node_hash
+from application.transparency.merkle import CompactRange, leaf_hash
 from application.transparency.tiles import TILE_WIDTH, TreeStateError
 
 KEPT_PAGE = 1000  # kept checkpoints read at a time: memory stays flat however many were signed
-
-
-class CompactRange:
-    """The roots of the perfect subtrees a tree of `size` leaves is made of, left to right."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self.roots: list[bytes] = []
-
-    def append(self, leaf: bytes) -> None:
-        node, size = leaf, self.size
-        while size & 1:  # each set low bit: a subtree of that height to merge with
-            node = node_hash(self.roots.pop(), node)
-            size >>= 1
-        self.roots.append(node)
-        self.size += 1
-
-    def root(self) -> bytes:
-        if not self.roots:
-            return EMPTY_ROOT
-        node = self.roots[-1]
-        for left in reversed(self.roots[:-1]):
-            node = node_hash(left, node)
-        return node
 
 
 @dataclass
@@ -69,12 +46,16 @@ class TreeCheck:
     checked_checkpoints: int = 0
     _tile: bytes = b""
     _last_good: int = 0  # the position of the last leaf a checkpoint covered
-    _kept_after: int = -1  # the largest size of the kept checkpoints read so far
+    _kept_after: int = 0  # the id of the last kept checkpoint read so far
+    _kept_size: int = -1  # and its tree size
     _kept_done: bool = False
+    # The access log's tree: its size and root as the latest checkpoints sign them.
+    access_signed: dict[int, bytes] = field(default_factory=dict)
+    _saved: set[int] = field(default_factory=set)
 
     def _read_kept(self) -> Failure | None:
         """The next page of kept checkpoints, once the tree reaches the last one read."""
-        if self._kept_done or self.tree.size < self._kept_after:
+        if self._kept_done or self.tree.size < self._kept_size:
             return None
         page = self.kept.list(self._kept_after, KEPT_PAGE)
         self._kept_done = len(page) < KEPT_PAGE
@@ -82,18 +63,27 @@ class TreeCheck:
             what = f"the checkpoint signed at {issued.issued_at}"
             if failure := self.expect(what, issued.note):
                 return failure
-            if self.expected[issued.tree_size][-1][1].root != issued.root:
-                return Failure(0, f"{what}: its stored root is not the one it signed")
-            self._kept_after = issued.tree_size
+            signed = self.expected[issued.tree_size][-1][1]
+            stored = (issued.root, (issued.access_size, issued.access_root))
+            if (signed.root, signed.access_log) != stored:
+                return Failure(0, f"{what}: its stored roots are not the ones it signed")
+            self._kept_after, self._kept_size = issued.id, issued.tree_size
         return None
 
-    def expect(self, what: str, note: str) -> Failure | None:
+    def expect(self, what: str, note: str, saved: bool = False) -> Failure | None:
         """Check at its size the checkpoint in `note` (`what` names it in a failure)."""
         try:
             checkpoint = self.verifier.open(note)
+            access = checkpoint.access_log
         except CheckpointError as error:
             return Failure(0, f"{what}: {error}")
         self.expected.setdefault(checkpoint.size, []).append((what, checkpoint))
+        if access and (saved or access[0] >= max(self.access_signed, default=0)):
+            # The latest signed (and any saved) is enough: each extends the one before.
+            self.access_signed = {n: r for n, r in self.access_signed.items() if n in self._saved}
+            self.access_signed[access[0]] = access[1]
+            if saved:
+                self._saved.add(access[0])
         return None
 
     def entry(self, row: tuple[Any, ...], leaf_index: int | None) -> Failure | None:
@@ -171,13 +161,17 @@ class LogVerification:
 
 
 def verify_ledger(
-    chain: Chain, check: TreeCheck, since: Digest | None = None, saved: str | None = None
-) -> LogVerification:
-    """Recompute the chain and the tree in one pass; with `since` (an exported chain digest)
-    or `saved` (a checkpoint an auditor kept), also that the ledger still extends it."""
-    failure = check.expect("the saved checkpoint", saved) if saved else None
+    chain: Chain, check: TreeCheck, access: AccessLogTree, since: Digest | None = None,
+    saved: str | None = None,
+) -> LogVerification:  # fmt: skip
+    """Recompute the chain and the tree in one pass, then the access log's tree; with `since`
+    (an exported chain digest) or `saved` (a checkpoint an auditor kept), also that the
+    ledger still extends it."""
+    failure = check.expect("the saved checkpoint", saved, saved=True) if saved else None
     if failure:
         verdict = Verification(False, 0, chain.head(), failure.position or None, failure.problem)
     else:
         verdict = chain.verify(since, also=check)
+    if verdict.ok and (found := access.check(check.access_signed)):
+        verdict = replace(verdict, ok=False, problem=found[1])
     return LogVerification(verdict, check.tree.size, check.tree.root(), check.checked_checkpoints)
