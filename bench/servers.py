@@ -17,6 +17,8 @@ import httpx
 
 TOKENS = "bench-auditor:auditor,bench-admin:admin"
 MASTER_KEY = "YmVuY2gtbWFzdGVyLWtleS0wMTIzNDU2Nzg5YWJjZGU="
+# Signs the bench ledgers' checkpoints, the same in every process of a run (bench only).
+SIGNING_KEY = "PRIVATE+KEY+bench.local/log+b5437e27+AU3uW0DSaP315Xb+3IjiyPERC07NSW9CYeUuvMmz/hGz"
 
 
 def free_port() -> int:
@@ -65,15 +67,19 @@ def serving(command: list[str], env: dict[str, str], folder: Path) -> Iterator[t
         log.close()
 
 
-def ledger_server(database_url: str, secret: str, folder: Path) -> tuple[list[str], dict[str, str]]:
+def ledger_server(
+    database_url: str, secret: str, folder: Path, *, tree: bool = True
+) -> tuple[list[str], dict[str, str]]:
+    """`ledger serve`; with `tree` False, the same build without the transparency log's tree."""
     env = {
         "LEDGER_DATABASE_URL": database_url,
         "LEDGER_DATA_DIR": str(folder / "var"),
         "LEDGER_WEBHOOK_SECRETS": secret,
         "LEDGER_API_TOKENS": TOKENS,
         "LEDGER_MASTER_KEY": MASTER_KEY,
+        "LEDGER_SIGNING_KEY": SIGNING_KEY,
     }
-    return [sys.executable, "-m", "cli", "serve"], env
+    return [sys.executable, "-m", "cli" if tree else "bench.without_tree", "serve"], env
 
 
 def baseline_server(database: str, secret: str) -> tuple[list[str], dict[str, str]]:

@@ -23,7 +23,7 @@ from application.privacy.keyring import parse_master_key
 from application.reading import reconstruct
 from application.transparency.checkpoints import SigningKey
 from bench.histories import ID_FIELDS, history, templates
-from bench.servers import MASTER_KEY
+from bench.servers import MASTER_KEY, SIGNING_KEY
 from bootstrap.services import Services, open_read_models
 from projections.models import READ_MODELS
 from projections.runner import ProjectionRunner
@@ -93,11 +93,14 @@ def rebuild(url: str) -> dict[str, Any]:
 
 
 def verify(url: str) -> dict[str, Any]:
+    """`ledger verify`: every entry's chain digest and leaf, and the signed checkpoints."""
     ledger = _open(url)
+    signer = SigningKey.parse(SIGNING_KEY)
+    ledger.checkpoints.issue(signer)
     started = time.perf_counter()
-    result = ledger.chain.verify()
+    result = ledger.verify(signer.verifier)
     assert result.ok, result
-    return {"rows": result.checked, "seconds": time.perf_counter() - started}
+    return {"rows": result.chain.checked, "seconds": time.perf_counter() - started}
 
 
 def as_of_reads(url: str, samples: int) -> dict[str, Any]:
@@ -134,12 +137,14 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
 
     settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
     credentials = Credentials([], {"bench-admin": "admin"}, parse_master_key(MASTER_KEY),
-                              SigningKey.generate("bench.local/log"))  # fmt: skip
+                              SigningKey.parse(SIGNING_KEY))  # fmt: skip
     services = Services.open(settings, credentials)
     services.runner.catch_up()  # current answers come from read models at the head
+    services.ledger.checkpoints.issue(services.signing_key)  # proofs default to its size
     ids = {f: t[f] for t in templates() for f in ID_FIELDS if isinstance(t.get(f), str)}
     head = services.ledger.as_of().position
-    subjects = max(1, head // len(templates()))
+    per = len(templates())  # entries per subject: proofs of positions over the whole ledger
+    subjects = max(1, head // per)
     rng = random.Random(5)
     routes: dict[str, Callable[[int], str]] = {
         "/subjects/{ref}/timeline": lambda n: f"/subjects/{ids['external_ref']}_{n}/timeline",
@@ -148,6 +153,10 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
         "/checks/{id}": lambda n: f"/checks/{ids['check_id']}_{n}",
         "/cases/{id}": lambda n: f"/cases/{ids['case_id']}_{n}",
         "/documents/{id}": lambda n: f"/documents/{ids['document_id']}_{n}",
+        "/subjects/{ref}/evidence": lambda n: f"/subjects/{ids['external_ref']}_{n}/evidence",
+        "/ledger/proof/inclusion": lambda n: f"/ledger/proof/inclusion?position={n * per + 1}",
+        "/ledger/proof/consistency": lambda n: f"/ledger/proof/consistency?from={n * per + 1}",
+        "/ledger/checkpoint": lambda n: "/ledger/checkpoint",
         "/review-queue": lambda n: "/review-queue",
         "/alerts": lambda n: "/alerts",
         "/quarantine": lambda n: "/quarantine",
@@ -165,7 +174,7 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
                 for _ in range(samples):
                     params = {"as_of": str(rng.randint(head // 2, head))} if point != "now" else {}
                     started = time.perf_counter()
-                    answer = client.get(path(rng.randrange(subjects)), params=params)
+                    answer = client.get(path(rng.randrange(subjects)), params=params or None)
                     latencies.append(time.perf_counter() - started)
                     assert answer.status_code in (200, 404), (route, answer.text[:300])
                 latencies.sort()

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
 from application.ledger import Ledger
 from application.recording.delivery import Delivery, read_delivery
+from application.storage.schema import INDEX_FIELDS
 from application.transparency import log as transparency_log
 from application.transparency.leaves import leaf_bytes, read_leaf
 from application.transparency.merkle import (
@@ -141,3 +145,39 @@ def test_an_older_ledger_builds_its_tree_once_and_resumes_if_interrupted(
     assert heard == [300, 200]  # the rest, once
     assert tree_root(resumed) == before
     resumed.close()
+
+
+texts = st.text(st.characters(codec="utf-8"), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.tuples(st.integers(0, 2**63 - 1), texts, texts, texts, st.sampled_from([0, 1]), texts,
+              texts, texts, st.integers(1, 2**31), st.none() | texts, st.none() | texts),
+    st.uuids(), st.integers(1, 2**31), texts, texts,
+)  # fmt: skip
+def test_a_leaf_is_exactly_the_canonical_json_of_its_fields(
+    row: tuple[Any, ...], originator: UUID, version: int, topic: str, state: str
+) -> None:
+    """Written field by field for speed, a leaf must be what a JSON library writes."""
+    fields = dict(zip(INDEX_FIELDS, row, strict=True))
+    expected = {
+        "position": fields["position"], "recorded_at": fields["recorded_at"],
+        "idempotency_key": fields["idempotency_key"], "event": fields["event_type"],
+        "session_event": bool(fields["session_event"]),
+        "aggregate": {"type": fields["stream_type"], "id": fields["stream_key"]},
+        "stream": {"id": fields["stream_id"], "version": fields["stream_version"]},
+        "session_id": fields["session_id"], "webhook_id": fields["webhook_id"],
+        "stored": {"originator_id": originator.hex, "originator_version": version,
+                   "topic": topic, "state": state},
+    }  # fmt: skip
+    leaf = leaf_bytes(row, originator, version, topic, state.encode())
+    assert leaf == json.dumps(expected, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_value_of_another_type_gives_no_leaf() -> None:
+    row = (1, "t", "k", "e", 1, "applicant", "u", "0" * 32, 1, None, None)
+    for n, odd in [(0, "1"), (4, 2), (8, 1.0), (2, 7), (9, b"x")]:
+        changed = (*row[:n], odd, *row[n + 1 :])
+        with pytest.raises(TypeError):
+            leaf_bytes(changed, "0" * 32, 1, "topic", b"{}")

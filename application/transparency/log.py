@@ -44,11 +44,10 @@ class TransparencyLog:
         sql = database.sql
         position = sql.position_column
         columns = ", ".join(f"e.{field}" for field in INDEX_FIELDS)
-        self._entries_sql = (
-            f"SELECT e.leaf_index, s.originator_id, s.originator_version, s.topic, s.state,"
-            f" {columns} FROM ledger_entries e JOIN {sql.events_table} s"
-            f" ON s.{position} = e.position"
-        )
+        self._select = (f"SELECT e.leaf_index, s.originator_id, s.originator_version, s.topic,"
+                        f" s.state, {columns}")  # fmt: skip
+        self._entries_sql = (f"{self._select} FROM ledger_entries e JOIN {sql.events_table} s"
+                             f" ON s.{position} = e.position")  # fmt: skip
 
     def create_tables(self) -> None:
         """The tiles' table; in a ledger older than the log, the leaf index of each entry."""
@@ -140,13 +139,28 @@ class TransparencyLog:
             return len(rows)
 
     def page(self, after: int, limit: int) -> list[tuple[Any, ...]]:
-        """The entries after a position, in order, up to `limit`, as `_rows` gives them: in one
-        read of its own, rows as plain tuples (the cheapest, for reading the whole log)."""
+        """The entries after a position, in order, up to `limit`, as `_rows` gives them (an
+        entry whose event is gone has None in its place): in one read of its own, rows as
+        plain tuples (the cheapest, for reading the whole log)."""
+        sql = self.database.sql
+        query = (f"{self._select} FROM ledger_entries e LEFT JOIN {sql.events_table} s"
+                 f" ON s.{sql.position_column} = e.position AND s.{sql.position_column} > ?"
+                 " WHERE e.position > ? ORDER BY e.position LIMIT ?")  # fmt: skip
         with self.database.datastore.transaction(commit=False) as cursor:
-            self.database.sql.tuple_rows(cursor)
-            query = self._entries_sql + " WHERE e.position > ? ORDER BY e.position LIMIT ?"
-            cursor.execute(self.database.sql(query), (after, limit))
+            sql.tuple_rows(cursor)
+            cursor.execute(sql(query), (after, after, limit))  # both sides bounded
             return list(cursor.fetchall())
+
+    def event_without_entry(self, after: int, before: int) -> int | None:
+        """The first position between two whose event has no index row (it was deleted)."""
+        sql = self.database.sql
+        position = f"s.{sql.position_column}"
+        with self.database.reading() as uow:
+            query = (f"SELECT min({position}) AS p FROM {sql.events_table} s LEFT JOIN"
+                     f" ledger_entries e ON e.position = {position} WHERE e.position IS NULL"
+                     f" AND {position} > ? AND {position} < ?")  # fmt: skip
+            rows = uow.rows(query, after, before)
+        return rows[0]["p"] if rows else None
 
 
 _COLUMNS = ("leaf_index", "originator_id", "originator_version", "topic", "state", *INDEX_FIELDS)
