@@ -159,8 +159,7 @@ class Ledger(Application[UUID]):
         try:
             delivery = read_delivery(body, webhook_id)
         except NotRecordable as problem:
-            held = self.quarantine.hold(body, webhook_id, problem.reason, problem.errors)
-            return Quarantined(held)
+            return Quarantined(self.hold(body, webhook_id, problem.reason, problem.errors))
         return self.record(delivery)
 
     async def ingest_async(self, body: bytes, webhook_id: str | None) -> Outcome:
@@ -170,7 +169,7 @@ class Ledger(Application[UUID]):
             delivery = read_delivery(body, webhook_id)
         except NotRecordable as problem:
             held = await asyncio.to_thread(
-                self.quarantine.hold, body, webhook_id, problem.reason, problem.errors
+                self.hold, body, webhook_id, problem.reason, problem.errors
             )
             return Quarantined(held)
         return await self.record_async(delivery)
@@ -186,8 +185,7 @@ class Ledger(Application[UUID]):
                 try:
                     readable[n] = read_delivery(body, None)
                 except NotRecordable as problem:
-                    held = self.quarantine.hold(body, None, problem.reason, problem.errors)
-                    answered[n] = Quarantined(held)
+                    answered[n] = Quarantined(self.hold(body, None, problem.reason, problem.errors))
             answered.update(zip(readable, self.record_all(list(readable.values())), strict=True))
             outcomes += [answered[n] for n in range(len(chunk))]
         return outcomes
@@ -233,9 +231,21 @@ class Ledger(Application[UUID]):
             return False  # nothing to compare with (cannot happen for a recorded key)
         return conflicts_with_recorded(self.sealer, delivery, found[0])
 
+    def hold(
+        self, body: bytes, webhook_id: str | None, reason: str, errors: list[dict[str, Any]]
+    ) -> str:
+        """Keep an authentic delivery in quarantine, and record that the ledger holds it (its
+        leaf in the transparency log: `Held.record`); the quarantine id. Answered only once
+        both are stored: a delivery held again is held once, and recorded once."""
+        held = self.quarantine.hold(body, webhook_id, reason, errors)
+        recorded = self._committer.submit(held.record())
+        if isinstance(recorded, Unstorable):  # its fields are bounded: this is a fault
+            raise RuntimeError(f"the record of quarantined {held.id} was refused: {recorded}")
+        return held.id
+
     def _hold(self, delivery: Delivery, reason: str) -> str:
         body = delivery.body.encode("utf-8", "surrogatepass")
-        return self.quarantine.hold(body, delivery.webhook_id, reason, [{"msg": reason}])
+        return self.hold(body, delivery.webhook_id, reason, [{"msg": reason}])
 
     def replay_quarantine(self) -> Replay:
         """Re-process every held delivery with the current rules; release those that now pass."""

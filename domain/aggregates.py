@@ -216,8 +216,25 @@ class Unrouted(LedgerStream, created_event_name="Opened"):
         TOPIC = "verifa-ledger:Unrouted.Recorded"
 
 
+class QuarantineRecord(LedgerStream, created_event_name="Opened"):
+    """The ledger's record that it held a delivery in quarantine (`ledger.quarantined`): what
+    makes a quarantined delivery a leaf of the transparency log, its body still sealed."""
+
+    TOPIC = "verifa-ledger:QuarantineRecord"
+    stream_type = "quarantine"
+
+    class Created(LedgerStream.Created):
+        TOPIC = "verifa-ledger:QuarantineRecord.Created"
+
+    class Opened(LedgerStream.Opened):
+        TOPIC = "verifa-ledger:QuarantineRecord.Opened"
+
+    class Recorded(LedgerStream.Recorded):
+        TOPIC = "verifa-ledger:QuarantineRecord.Recorded"
+
+
 STREAM_CLASSES: dict[str, type[LedgerStream]] = {
-    cls.stream_type: cls for cls in (Applicant, Check, Case, Document, Unrouted)
+    cls.stream_type: cls for cls in (Applicant, Check, Case, Document, Unrouted, QuarantineRecord)
 }
 
 # The topics of the stored events that each carry one delivery (its body, sealed body, scope).

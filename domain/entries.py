@@ -15,7 +15,7 @@ def text_field(payload: Mapping[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-StreamType = Literal["applicant", "check", "case", "document", "unrouted"]
+StreamType = Literal["applicant", "check", "case", "document", "unrouted", "quarantine"]
 
 
 @dataclass(frozen=True)

@@ -72,9 +72,15 @@ def _applicant_key(payload: Mapping[str, Any], id_field: str) -> str | None:
     return f"{prefix}:{other}" if other else None
 
 
+# The ledger's own record of a delivery it held in quarantine: a stream of its own each.
+QUARANTINED = "ledger.quarantined"
+
+
 def route(payload: Mapping[str, Any]) -> StreamKey:
     """The stream of a delivery: its family's aggregate, else the first id it carries."""
     event = payload.get("event")
+    if event == QUARANTINED and (held := text_field(payload, "quarantine_id")):
+        return StreamKey("quarantine", held)
     family = event.split(".", 1)[0] if isinstance(event, str) else ""
     if family in ("session", "identity"):
         key = _applicant_key(payload, f"{family}_id")

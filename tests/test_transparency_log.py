@@ -181,3 +181,20 @@ def test_a_value_of_another_type_gives_no_leaf() -> None:
         changed = (*row[:n], odd, *row[n + 1 :])
         with pytest.raises(TypeError):
             leaf_bytes(changed, "0" * 32, 1, "topic", b"{}")
+
+
+def test_a_quarantined_delivery_is_a_leaf_its_body_sealed(ledger: Ledger) -> None:
+    body = b'{"event": "session.approved", "result": {"extracted_data": {"first_name": "Jane"}}'
+    held = ledger.ingest(body, "msg_1")
+    assert ledger.ingest(body, "msg_1") == held  # held again: held once, recorded once
+    leaves = leaves_of(ledger)
+    assert len(leaves) == 1 and b"Jane" not in leaves[0]
+    fields = read_leaf(leaves[0])
+    assert (fields["event"], fields["aggregate"]["type"]) == ("ledger.quarantined", "quarantine")
+    record = json.loads(fields["stored"]["state"]["body"])
+    assert record["quarantine_id"] == held.id  # type: ignore[union-attr]
+    assert record["webhook_id"] == "msg_1" and len(record["sealed_sha256"]) == 64
+    size, root = tree_root(ledger)
+    with ledger.database.reading() as uow:
+        verify_inclusion(leaf_hash(leaves[0]), 0, size, ledger.transparency.inclusion_proof(
+            uow, 0, size), root)  # fmt: skip

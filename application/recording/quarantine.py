@@ -17,8 +17,11 @@ from typing import Any
 
 from application.privacy.erasure import QUARANTINE_NAMES_TABLE, scope_digest
 from application.privacy.keyring import Keyring, erase_keys, seal, unseal
+from application.recording.delivery import Delivery
 from application.storage.clock import utc_now_iso
 from application.storage.database import Database
+from domain.bounds import MAX_TEXT_LENGTH
+from domain.routing import QUARANTINED
 from domain.sealing import erasures_covering
 
 QUARANTINE_TABLE = """CREATE TABLE IF NOT EXISTS quarantine (
@@ -29,6 +32,27 @@ QUARANTINE_TABLE = """CREATE TABLE IF NOT EXISTS quarantine (
     reason TEXT NOT NULL,
     errors TEXT NOT NULL,
     released_position BIGINT)"""
+
+
+@dataclass(frozen=True)
+class Held:
+    """A delivery kept in quarantine, as its record in the ledger states it: when, why, and a
+    digest of its body as kept (sealed), never the body."""
+
+    id: str
+    received_at: str
+    webhook_id: str | None
+    reason: str
+    sealed_sha256: str
+
+    def record(self) -> Delivery:
+        """The ledger's own event recording it (`ledger.quarantined`): a leaf of the log."""
+        key = f"quarantined:{self.id}"
+        payload = {"event": QUARANTINED, "quarantine_id": self.id, "received_at":
+                   self.received_at, "webhook_id": self.webhook_id, "reason":
+                   self.reason[:MAX_TEXT_LENGTH], "sealed_sha256": self.sealed_sha256,
+                   "idempotency_key": key}  # fmt: skip
+        return Delivery(json.dumps(payload), payload, key)
 
 
 @dataclass(frozen=True)
@@ -72,7 +96,7 @@ class Quarantine:
 
     def hold(
         self, body: bytes, webhook_id: str | None, reason: str, errors: list[dict[str, Any]]
-    ) -> str:
+    ) -> Held:
         """Keep a delivery, sealed under a key of its own, with the scopes whose erasure covers
         it; one that arrives for an erased scope is kept erased. The same body delivered again
         is held once, under the same id."""
@@ -91,7 +115,10 @@ class Quarantine:
                              [(scope_digest(s), entry_id) for s in sorted(covering)])  # fmt: skip
             if erased:
                 erase_keys(uow, [scope], None)
-        return entry_id
+            [row] = uow.rows("SELECT received_at, webhook_id, body, reason FROM quarantine"
+                             " WHERE id=?", entry_id)  # fmt: skip
+        return Held(entry_id, row["received_at"], row["webhook_id"], row["reason"],
+                    hashlib.sha256(bytes(row["body"])).hexdigest())  # fmt: skip
 
     @staticmethod
     def _open(keys: dict[str, bytes | None], entry_id: str, sealed: bytes) -> bytes | None:
