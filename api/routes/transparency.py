@@ -14,13 +14,14 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse
 
 from api.dependencies import Auditor, ServicesDep
-from api.errors import NOT_FOUND, UNAUTHENTICATED, Responses, invalid
+from api.errors import NOT_FOUND, UNAUTHENTICATED, Responses
 from api.schemas import CheckpointList, ConsistencyProof, InclusionProof
 from bootstrap.services import Services
 from domain.entries import MAX_POSITION
 
 router = APIRouter(prefix="/ledger", tags=["transparency"], responses=UNAUTHENTICATED)
-TEXT: Responses = {200: {"content": {"text/plain": {}}}}
+TEXT: Responses = {200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                          "description": "text"}}  # fmt: skip
 
 
 def b64(value: bytes) -> str:
@@ -35,18 +36,18 @@ def latest_size(services: Services) -> int:
     return latest.tree_size
 
 
-@router.get("/verifier-key", response_class=PlainTextResponse, responses=TEXT)
-def verifier_key(services: ServicesDep, _: Auditor) -> str:
+@router.get("/verifier-key", response_model=None, responses=TEXT)
+def verifier_key(services: ServicesDep, _: Auditor) -> PlainTextResponse:
     """The key that checks the log's checkpoints, as C2SP notes write it
     (`<origin>+<key id>+<key>`): keep it apart from the ledger, it is what you trust."""
-    return f"{services.signing_key.verifier}\n"
+    return PlainTextResponse(f"{services.signing_key.verifier}\n")
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse, responses=TEXT)
-def checkpoint(services: ServicesDep, _: Auditor) -> str:
+@router.get("/checkpoint", response_model=None, responses=TEXT)
+def checkpoint(services: ServicesDep, _: Auditor) -> PlainTextResponse:
     """The latest signed checkpoint (a C2SP signed note): it covers every entry acknowledged
     before this request."""
-    return services.ledger.checkpoints.issue(services.signing_key).note
+    return PlainTextResponse(services.ledger.checkpoints.issue(services.signing_key).note)
 
 
 @router.get("/checkpoints", response_model=CheckpointList)
@@ -78,16 +79,16 @@ def inclusion(
         if leaf is None:
             raise HTTPException(404, f"no entry at position {position}")
         if size > (head := log.size(uow)):
-            raise invalid(("query", "tree_size"), f"the log has {head} leaves", tree_size)
+            raise HTTPException(404, f"no tree of {size} leaves: the log has {head}")
         if leaf.leaf_index >= size:
-            msg = f"the entry is leaf {leaf.leaf_index}, not in a tree of {size}"
-            raise invalid(("query", "tree_size"), msg, tree_size)
+            raise HTTPException(404, f"the entry is leaf {leaf.leaf_index}, not in a tree of"
+                                f" {size}")  # fmt: skip
         hashes = log.inclusion_proof(uow, leaf.leaf_index, size)
     return {"position": position, "leaf_index": leaf.leaf_index, "tree_size": size,
             "leaf": b64(leaf.leaf), "hashes": [b64(h) for h in hashes]}  # fmt: skip
 
 
-@router.get("/proof/consistency", response_model=ConsistencyProof)
+@router.get("/proof/consistency", response_model=ConsistencyProof, responses=NOT_FOUND)
 def consistency(
     services: ServicesDep,
     _: Auditor,
@@ -98,10 +99,10 @@ def consistency(
     `from`, RFC 9162 §2.1.4: history only grew."""
     size = second or latest_size(services)
     if first > size:
-        raise invalid(("query", "from"), f"a tree of {size} cannot extend a larger one", first)
+        raise HTTPException(404, f"no proof that a tree of {size} extends a larger one")
     log = services.ledger.transparency
     with services.ledger.database.reading() as uow:
         if size > (head := log.size(uow)):
-            raise invalid(("query", "to"), f"the log has {head} leaves", second)
+            raise HTTPException(404, f"no tree of {size} leaves: the log has {head}")
         hashes = log.consistency_proof(uow, first, size)
     return {"from": first, "to": size, "hashes": [b64(h) for h in hashes]}
