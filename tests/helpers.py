@@ -25,6 +25,7 @@ from application.webhook_authentication.signature import WebhookSecret, signed_h
 from bootstrap.services import Services
 from cli.main import main
 from domain.entries import AsOf, LedgerEntry, StreamKey
+from domain.routing import QUARANTINED
 from tests.databases import NewDatabase
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -107,6 +108,18 @@ def all_entries(ledger: Ledger) -> list[LedgerEntry]:
     """Every entry of the ledger, in position order, as stored (personal data sealed)."""
     with ledger.reading() as history:
         return history.feed.entries(history.positions.head())
+
+
+def verifa_entries(ledger: Ledger) -> list[LedgerEntry]:
+    """The entries of Verifa's deliveries: all but the ledger's own records of the deliveries
+    it holds in quarantine (`ledger.quarantined`)."""
+    return [e for e in all_entries(ledger) if e.event_type != QUARANTINED]
+
+
+def quarantine_records(ledger: Ledger) -> list[str]:
+    """The quarantine ids the ledger recorded holding, in position order."""
+    return [str(e.payload["quarantine_id"]) for e in all_entries(ledger)
+            if e.event_type == QUARANTINED]  # fmt: skip
 
 
 def entry_count(ledger: Ledger) -> int:

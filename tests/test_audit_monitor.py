@@ -31,6 +31,16 @@ def deliver(server: LedgerServer, start: int, count: int) -> None:
         assert answer.json()["status"] == "recorded"
 
 
+def behind_its_back(url: str, *statements: str) -> None:
+    """Change the database directly, as someone with its files (and the signing key) could."""
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    try:
+        for statement in statements:
+            execute(ledger, statement)
+    finally:
+        ledger.close()
+
+
 @pytest.fixture
 def served(new_database: NewDatabase, tmp_path: Path) -> Iterator[tuple[LedgerServer, str]]:
     url, folder = new_database(), tmp_path / "server"
@@ -74,14 +84,9 @@ def test_the_monitor_catches_a_fork_and_a_shrunken_log(
     assert audit(server, state, "--key", str(SIGNING_KEY.verifier)) == 0
     # Someone with the database and the signing key rewrites history: a changed entry, the
     # tree rebuilt, the ledger's own checkpoints gone. The auditor's kept one remains.
-    ledger = Ledger.open(url, master_key=MASTER_KEY)
-    try:
-        execute(ledger, "UPDATE ledger_entries SET idempotency_key='forged' WHERE position=2")
-        execute(ledger, "UPDATE ledger_entries SET leaf_index = NULL")
-        execute(ledger, "DELETE FROM log_tiles")
-        execute(ledger, "DELETE FROM log_checkpoints")
-    finally:
-        ledger.close()
+    behind_its_back(url, "UPDATE ledger_entries SET idempotency_key='forged' WHERE position=2",
+                    "UPDATE ledger_entries SET leaf_index = NULL", "DELETE FROM log_tiles",
+                    "DELETE FROM log_checkpoints")  # fmt: skip
     server.stop()
     server.start()  # builds the tree of the rewritten entries, signs anew
     deliver(server, 4, 2)
@@ -89,12 +94,7 @@ def test_the_monitor_catches_a_fork_and_a_shrunken_log(
     assert "FAILED: a fork" in capsys.readouterr().out
     shrunk = tmp_path / "other-auditor"
     assert audit(server, shrunk, "--key", str(SIGNING_KEY.verifier)) == 0
-    ledger = Ledger.open(url, master_key=MASTER_KEY)
-    try:
-        execute(ledger, "DELETE FROM log_checkpoints")
-        execute(ledger, "DELETE FROM {events} WHERE {position}>=5")
-        execute(ledger, "DELETE FROM ledger_entries WHERE position>=5")
-    finally:
-        ledger.close()
+    behind_its_back(url, "DELETE FROM log_checkpoints", "DELETE FROM {events} WHERE {position}>=5",
+                    "DELETE FROM ledger_entries WHERE position>=5")  # fmt: skip
     assert audit(server, shrunk) == 1
     assert "FAILED: the log shrank from 6 to 4 entries" in capsys.readouterr().out

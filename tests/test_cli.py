@@ -13,7 +13,7 @@ from bootstrap.credentials import load_credentials
 from bootstrap.settings import Settings
 from cli.main import main
 from tests.databases import NewDatabase
-from tests.helpers import FIXTURES, MASTER_KEY, MASTER_KEY_TEXT, run_json
+from tests.helpers import FIXTURES, MASTER_KEY, MASTER_KEY_TEXT, SIGNING_KEY_TEXT, run_json
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +114,8 @@ def test_user_errors_exit_2_with_a_message(
 def test_first_start_generates_credentials_kept_private(data_dir: Path) -> None:
     settings = Settings()
     generated = load_credentials(settings, generate=True)
-    assert set(generated.generated) == {"webhook_secrets", "api_tokens", "master_key"}
+    assert set(generated.generated) == {"webhook_secrets", "api_tokens", "master_key",
+                                        "signing_key"}  # fmt: skip
     assert sorted(generated.api_tokens.values()) == ["admin", "auditor", "officer"]
     assert generated.master_key is not None and len(generated.master_key) == 32
     kept = data_dir / "credentials.json"
@@ -123,14 +124,17 @@ def test_first_start_generates_credentials_kept_private(data_dir: Path) -> None:
     assert not again.generated
     assert again.api_tokens == generated.api_tokens
     assert again.master_key == generated.master_key
+    assert str(again.signing_key) == str(generated.signing_key)  # the log keeps its key
 
 
 def test_configured_credentials_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
     monkeypatch.setenv("LEDGER_API_TOKENS", "t1:auditor,t2:admin")
     monkeypatch.setenv("LEDGER_MASTER_KEY", MASTER_KEY_TEXT)
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", SIGNING_KEY_TEXT)
     credentials = load_credentials(Settings(), generate=True)
     assert credentials.api_tokens == {"t1": "auditor", "t2": "admin"}
+    assert str(credentials.signing_key) == SIGNING_KEY_TEXT
     assert credentials.master_key == MASTER_KEY
     assert not credentials.generated
 
@@ -140,7 +144,7 @@ def test_only_what_is_not_configured_is_generated(
 ) -> None:
     monkeypatch.setenv("LEDGER_WEBHOOK_SECRETS", "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ=")
     credentials = load_credentials(Settings(), generate=True)
-    assert set(credentials.generated) == {"api_tokens", "master_key"}
+    assert set(credentials.generated) == {"api_tokens", "master_key", "signing_key"}
     kept = json.loads((data_dir / "credentials.json").read_text())
     assert "webhook_secrets" not in kept
 

@@ -55,6 +55,14 @@ def change_entry(ledger: Ledger, position: int) -> None:
     rechain(ledger)
 
 
+def with_tree_rebuilt(ledger: Ledger, url: str) -> Ledger:
+    """The tree dropped and the ledger opened again: it builds the tree of the changed rows."""
+    execute(ledger, "UPDATE ledger_entries SET leaf_index = NULL")
+    execute(ledger, "DELETE FROM log_tiles")
+    ledger.close()
+    return Ledger.open(url, master_key=MASTER_KEY)
+
+
 def test_a_changed_entry_with_its_chain_recomputed_no_longer_gives_its_leaf(
     ledger: Ledger,
 ) -> None:
@@ -75,10 +83,7 @@ def test_a_rebuilt_tree_is_caught_by_the_checkpoints_it_signed(
     recorded(ledger, 6, 6)
     signed(ledger)
     change_entry(ledger, 9)
-    execute(ledger, "UPDATE ledger_entries SET leaf_index = NULL")  # the tree rebuilt too
-    execute(ledger, "DELETE FROM log_tiles")
-    ledger.close()
-    ledger = Ledger.open(url, master_key=MASTER_KEY)  # builds the tree of the changed entries
+    ledger = with_tree_rebuilt(ledger, url)
     try:
         result = verify(ledger)
         assert (result.ok, result.first_bad_position) == (False, 7)  # after the first checkpoint
@@ -97,11 +102,8 @@ def test_a_checkpoint_the_auditor_saved_catches_what_the_ledger_forgot(
     recorded(ledger, 0, 8)
     saved = signed(ledger)  # the auditor keeps this one
     change_entry(ledger, 2)
-    execute(ledger, "UPDATE ledger_entries SET leaf_index = NULL")
-    execute(ledger, "DELETE FROM log_tiles")
     execute(ledger, "DELETE FROM log_checkpoints")  # every trace the ledger kept
-    ledger.close()
-    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    ledger = with_tree_rebuilt(ledger, url)
     try:
         assert verify(ledger).ok  # consistent with itself...
         result = verify(ledger, saved)  # ...not with what it signed before

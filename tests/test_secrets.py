@@ -187,7 +187,8 @@ def test_credentials_are_never_written_into_a_file_readable_before(tmp_path: Pat
     with kept.open() as opened_while_readable:
         credentials = load_credentials(Settings(data_dir=tmp_path), generate=True)
         seen = opened_while_readable.read()
-    assert set(credentials.generated) == {"api_tokens", "master_key"}
+    assert set(credentials.generated) == {"api_tokens", "master_key", "signing_key"}
+    assert credentials.generated["signing_key"] not in seen
     assert not [token for token in credentials.api_tokens if token in seen]
     assert credentials.generated["master_key"] not in seen
     assert mode(kept) == 0o600

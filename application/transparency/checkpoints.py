@@ -43,6 +43,17 @@ def check_name(name: str) -> str:
     return name
 
 
+def _hash(encoded: str, what: str) -> bytes:
+    """A SHA-256 hash from its base64, or `CheckpointError` naming `what` it was to be."""
+    try:
+        hashed = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise CheckpointError(f"{what} is not base64") from None
+    if len(hashed) != 32:
+        raise CheckpointError(f"{what} is not a SHA-256 hash")
+    return hashed
+
+
 def _key_id(name: str, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + ED25519 + public).digest()[:4]
 
@@ -78,13 +89,7 @@ class Checkpoint:
             name, _, rest = line.partition(" ")
             size, _, root = rest.partition(" ")
             if name == ACCESS_LOG and size.isascii() and size.isdigit():
-                try:
-                    hashed = base64.b64decode(root, validate=True)
-                except binascii.Error:
-                    raise CheckpointError("the access log's root is not base64") from None
-                if len(hashed) != 32:
-                    raise CheckpointError("the access log's root is not a SHA-256 hash")
-                return int(size), hashed
+                return int(size), _hash(root, "the access log's root")
         return None
 
     @classmethod
@@ -95,12 +100,7 @@ class Checkpoint:
         origin, size, root, extensions = lines[0], lines[1], lines[2], tuple(lines[3:-1])
         if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
             raise CheckpointError("the tree size is not a decimal number")
-        try:
-            hashed = base64.b64decode(root, validate=True)
-        except binascii.Error:
-            raise CheckpointError("the root is not base64") from None
-        if len(hashed) != 32:
-            raise CheckpointError("the root is not a SHA-256 hash")
+        hashed = _hash(root, "the root")
         if any(not line for line in extensions):
             raise CheckpointError("a checkpoint has no blank line")
         return cls(check_name(origin), int(size), hashed, extensions)
