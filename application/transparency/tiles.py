@@ -108,20 +108,30 @@ class Tiles:
 
 
 class StoredNodes:
-    """Perfect-subtree hashes from stored tiles (`merkle.Nodes`)."""
+    """Perfect-subtree hashes from stored tiles (`merkle.Nodes`), for one read: each tile and
+    each node it computes is kept while it lasts (a tile's hashes only ever grow at its end,
+    so what was read stays true)."""
 
     def __init__(self, tiles: Tiles, uow: UnitOfWork) -> None:
         self.tiles, self.uow = tiles, uow
+        self._tiles: dict[tuple[int, int], bytes] = {}
+        self._nodes: dict[tuple[int, int], bytes] = {}
 
     def perfect(self, level: int, index: int) -> bytes:
         """The root of the 2**level leaves from index * 2**level: from the tile of the nearest
         stored level below, hashing up at most 255 nodes."""
+        if (found := self._nodes.get((level, index))) is not None:
+            return found
         tile_level, height = divmod(level, TILE_HEIGHT)
         first = index << height  # the first node of the stored level it spans
         count = 1 << height
-        tile = self.tiles.tile(self.uow, tile_level, first // TILE_WIDTH)
+        place = (tile_level, first // TILE_WIDTH)
+        tile = self._tiles.get(place)
+        if tile is None or len(tile) < ((first % TILE_WIDTH) + count) * HASH_SIZE:
+            tile = self._tiles[place] = self.tiles.tile(self.uow, *place)
         start = (first % TILE_WIDTH) * HASH_SIZE
         hashes = tile[start : start + count * HASH_SIZE]
         if len(hashes) != count * HASH_SIZE:
             raise TreeStateError(f"the tree has no complete node {index} at height {level}")
-        return subtree_root(split(hashes))
+        node = self._nodes[(level, index)] = subtree_root(split(hashes))
+        return node
