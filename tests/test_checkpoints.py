@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from application.ledger import Ledger
 from application.transparency.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -25,7 +28,8 @@ from application.transparency.merkle import (
     verify_inclusion,
 )
 from bootstrap.services import Services
-from tests.helpers import SIGNING_KEY, LedgerClient, session_event
+from tests.databases import NewDatabase
+from tests.helpers import MASTER_KEY, SIGNING_KEY, LedgerClient, session_event
 
 
 def test_a_note_is_signed_as_c2sp_says() -> None:
@@ -146,3 +150,60 @@ def test_checkpoints_asked_for_at_once_are_all_consistent(client: LedgerClient) 
         hashes = [base64.b64decode(h) for h in proof["hashes"]]
         verify_consistency(earlier.size, later.size, hashes, earlier.root, later.root)
     assert opened[-1].size == 18
+
+
+GOLDEN_NOTE = (
+    "ledger.test/log\n3\nAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"
+    "access-log 2 ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=\n\n"
+    "\u2014 ledger.test/log JrvoATwpz7mnBIxLeu79RUDSzTM6XsCKbs56JUK1ZDD89j6LvDLXgxztNCUpmj1Y7sfD"
+    "/z1xMIlmQ9TAL9FgAcI/mgA=\n"
+)
+
+
+def test_the_golden_checkpoint_is_signed_byte_for_byte() -> None:
+    """Ed25519 signs deterministically: the test key's note of this checkpoint never changes,
+    and one kept from an earlier version still opens with the verifier key."""
+    checkpoint = Checkpoint.with_access_log("ledger.test/log", 3, bytes(range(32)),
+                                            (2, bytes(range(32, 64))))  # fmt: skip
+    assert SIGNING_KEY.sign(checkpoint) == GOLDEN_NOTE
+    assert str(SIGNING_KEY.verifier) == (
+        "ledger.test/log+26bbe801+AVDowQ5jdVyp/i6+UaSc1j/01Ws19f/kbH7lTzK/0yEL"
+    )
+    opened = SIGNING_KEY.verifier.open(GOLDEN_NOTE)
+    assert opened == checkpoint and opened.access_log == (2, bytes(range(32, 64)))
+
+
+def test_processes_signing_at_once_never_sign_two_that_disagree(
+    new_database: NewDatabase,
+) -> None:
+    """Four processes, each appending and signing in turn as fast as it can."""
+    url = new_database()
+    Ledger.open(url, master_key=MASTER_KEY).close()  # the tables, once
+    script = (
+        "import json, sys\n"
+        "from application.ledger import Ledger\n"
+        "from tests.helpers import MASTER_KEY, SIGNING_KEY, session_event\n"
+        "ledger = Ledger.open(sys.argv[1], master_key=MASTER_KEY)\n"
+        "for n in range(15):\n"
+        "    name = f'{sys.argv[2]}_{n}'\n"
+        "    body = session_event(session_id=f's{name}', ref='u1', key=f'k{name}')\n"
+        "    ledger.ingest(json.dumps(body).encode(), None)\n"
+        "    ledger.checkpoints.issue(SIGNING_KEY)\n"
+        "ledger.close()\n"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", script, url, str(n)], stderr=subprocess.PIPE)
+            for n in range(4)]  # fmt: skip
+    errors = [run.communicate(timeout=120)[1].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, errors
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    try:
+        opened = [SIGNING_KEY.verifier.open(c.note) for c in ledger.checkpoints.list(limit=100)]
+        with ledger.database.reading() as uow:
+            for earlier, later in itertools.pairwise(opened):
+                assert earlier.size <= later.size
+                proof = ledger.transparency.consistency_proof(uow, earlier.size, later.size)
+                verify_consistency(earlier.size, later.size, proof, earlier.root, later.root)
+        assert opened[-1].size == 60
+        assert ledger.verify(SIGNING_KEY.verifier).ok
+    finally:
+        ledger.close()
