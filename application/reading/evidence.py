@@ -24,12 +24,7 @@ from application.storage.unit_of_work import UnitOfWork
 from application.transparency.checkpoints import CheckpointError, VerifierKey
 from application.transparency.leaves import read_leaf
 from application.transparency.log import TransparencyLog
-from application.transparency.merkle import (
-    ProofError,
-    inclusion_proof,
-    leaf_hash,
-    verify_inclusion,
-)
+from application.transparency.merkle import ProofError, leaf_hash, verify_inclusion
 from domain.entries import AsOf, LedgerEntry, StreamKey
 from domain.subject import fold_subject
 
@@ -77,14 +72,12 @@ def bundle(
 ) -> dict[str, Any]:  # fmt: skip
     """The bundle of a subject's status and entries, proved against the checkpoint `note`
     of `tree_size` leaves (one issued after the entries were read: it holds them all)."""
-    leaves = log.leaves(uow, positions)
-    nodes = log.tiles.nodes(uow)  # one read of the tree for every proof
-    entries = []
-    for position in positions:
-        leaf = leaves[position]
-        hashes = inclusion_proof(nodes, leaf.leaf_index, tree_size)
-        entries.append({"position": position, "leaf_index": leaf.leaf_index,
-                        "leaf": _b64(leaf.leaf), "hashes": [_b64(h) for h in hashes]})  # fmt: skip
+    found = log.leaves(uow, positions)
+    leaves = [found[p] for p in positions]
+    proofs = log.inclusion_proofs(uow, [leaf.leaf_index for leaf in leaves], tree_size)
+    entries = [{"position": leaf.position, "leaf_index": leaf.leaf_index, "leaf": _b64(leaf.leaf),
+                "hashes": [_b64(h) for h in hashes]}
+               for leaf, hashes in zip(leaves, proofs, strict=True)]  # fmt: skip
     return {"format": FORMAT, "subject": subject, "as_of": as_of.as_dict(), "checkpoint": note,
             "verifier_key": str(verifier), "entries": entries, "status": status}  # fmt: skip
 

@@ -78,11 +78,20 @@ class TransparencyLog:
     def root(self, uow: UnitOfWork, size: int) -> bytes:
         return merkle.root_hash(self.tiles.nodes(uow), size)
 
+    def inclusion_proofs(self, uow: UnitOfWork, leaf_indexes: list[int], size: int
+                         ) -> list[list[bytes]]:  # fmt: skip
+        """The inclusion proof of each leaf in the tree of `size`, the tiles read at once."""
+        nodes = self.tiles.nodes(uow)
+        nodes.prefetch(lambda n: [merkle.inclusion_proof(n, i, size) for i in leaf_indexes])
+        return [merkle.inclusion_proof(nodes, i, size) for i in leaf_indexes]
+
     def inclusion_proof(self, uow: UnitOfWork, leaf_index: int, size: int) -> list[bytes]:
-        return merkle.inclusion_proof(self.tiles.nodes(uow), leaf_index, size)
+        return self.inclusion_proofs(uow, [leaf_index], size)[0]
 
     def consistency_proof(self, uow: UnitOfWork, first: int, second: int) -> list[bytes]:
-        return merkle.consistency_proof(self.tiles.nodes(uow), first, second)
+        nodes = self.tiles.nodes(uow)
+        nodes.prefetch(lambda n: merkle.consistency_proof(n, first, second))
+        return merkle.consistency_proof(nodes, first, second)
 
     def leaf_hash_at(self, uow: UnitOfWork, leaf_index: int) -> bytes:
         return self.tiles.nodes(uow).perfect(0, leaf_index)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from application.storage.unit_of_work import UnitOfWork
-from application.transparency.merkle import HASH_SIZE, node_hash
+from application.transparency.merkle import HASH_SIZE, Nodes, node_hash
 
 TILE_WIDTH = 256
 TILE_HEIGHT = 8  # levels of the tree a tile spans: 2**8 = 256
@@ -117,15 +117,30 @@ class StoredNodes:
         self._tiles: dict[tuple[int, int], bytes] = {}
         self._nodes: dict[tuple[int, int], bytes] = {}
 
+    def prefetch(self, plan: Callable[[Nodes], object]) -> None:
+        """Read in one query every tile that `plan` (a proof, or several) will need: a proof
+        needs a tile or two at each stored level, read one by one they would be as many
+        round trips to the database."""
+        needed = _Needed()
+        plan(needed)
+        places = sorted({_place(level, index) for level, index in needed.asked} - set(self._tiles))
+        if not places:
+            return
+        where = " OR ".join(["(level = ? AND tile = ?)"] * len(places))
+        rows = self.uow.rows(f"SELECT level, tile, hashes FROM {self.tiles.table} WHERE {where}",
+                             *[n for place in places for n in place])  # fmt: skip
+        for row in rows:
+            self._tiles[(row["level"], row["tile"])] = bytes(row["hashes"])
+
     def perfect(self, level: int, index: int) -> bytes:
         """The root of the 2**level leaves from index * 2**level: from the tile of the nearest
         stored level below, hashing up at most 255 nodes."""
         if (found := self._nodes.get((level, index))) is not None:
             return found
-        tile_level, height = divmod(level, TILE_HEIGHT)
+        height = level % TILE_HEIGHT
         first = index << height  # the first node of the stored level it spans
         count = 1 << height
-        place = (tile_level, first // TILE_WIDTH)
+        place = _place(level, index)
         tile = self._tiles.get(place)
         if tile is None or len(tile) < ((first % TILE_WIDTH) + count) * HASH_SIZE:
             tile = self._tiles[place] = self.tiles.tile(self.uow, *place)
@@ -135,3 +150,20 @@ class StoredNodes:
             raise TreeStateError(f"the tree has no complete node {index} at height {level}")
         node = self._nodes[(level, index)] = subtree_root(split(hashes))
         return node
+
+
+def _place(level: int, index: int) -> tuple[int, int]:
+    """The tile that holds what the node at (level, index) is computed from."""
+    tile_level, height = divmod(level, TILE_HEIGHT)
+    return tile_level, (index << height) // TILE_WIDTH
+
+
+class _Needed:
+    """Nodes that answer with a placeholder and remember what was asked: what a proof needs."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[int, int]] = []
+
+    def perfect(self, level: int, index: int) -> bytes:
+        self.asked.append((level, index))
+        return bytes(HASH_SIZE)
