@@ -79,6 +79,8 @@ def ledger_server(
         "LEDGER_MASTER_KEY": MASTER_KEY,
         "LEDGER_SIGNING_KEY": SIGNING_KEY,
     }
+    if not tree:  # `bench` is not an installed package: the server finds it here
+        env["PYTHONPATH"] = str(Path(__file__).parent.parent)
     return [sys.executable, "-m", "cli" if tree else "bench.without_tree", "serve"], env
 
 
