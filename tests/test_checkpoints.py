@@ -64,6 +64,18 @@ def test_a_note_that_was_changed_or_signed_by_another_key_is_refused() -> None:
         VerifierKey.parse(str(verifier).replace("+26bbe801+", "+26bbe802+"))
 
 
+def test_a_malformed_note_is_a_clear_error_never_a_crash() -> None:
+    verifier = SIGNING_KEY.verifier
+    huge = SIGNING_KEY.sign(Checkpoint("ledger.test/log", 3, b"\x07" * 32)).replace(
+        "\n3\n", "\n" + "9" * 5000 + "\n"
+    )
+    for note in (huge, "\x00" * 10, "a\n\n\u2014 x y\n", "x" * 100_000, "\n\n\n"):
+        with pytest.raises(CheckpointError):
+            verifier.open(note)
+    with pytest.raises(CheckpointError):
+        Checkpoint.parse("ledger.test/log\n" + "1" * 20 + "\nAAAA\n")
+
+
 def test_keys_round_trip_and_never_print() -> None:
     assert str(SigningKey.parse(str(SIGNING_KEY))) == str(SIGNING_KEY)
     assert VerifierKey.parse(str(SIGNING_KEY.verifier)) == SIGNING_KEY.verifier

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 
 from application.ledger import Ledger
-from application.reading.evidence import EvidenceError, verify_bundle
+from application.reading.evidence import FORMAT, EvidenceError, verify_bundle
 from application.transparency.checkpoints import SigningKey
 from application.transparency.leaves import read_leaf
 from cli.main import main
@@ -162,6 +162,24 @@ def test_export_and_verify_offline_from_the_command_line(
         main(["evidence", "verify", str(bundle_file), "--key", verifier])
     assert exit_info.value.code == 1
     assert capsys.readouterr().out.startswith("FAILED: ")
+
+
+def test_a_file_that_is_not_a_bundle_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No database, no credentials: `evidence verify` refuses garbage by name, never a crash."""
+    key, lacking = str(KEY), json.dumps({"format": FORMAT, "entries": "x"}).encode()
+    for content, code in ((b"\xff\xfe not json", 2), (b"[1, 2]", 1), (b'{"format": 7}', 1),
+                          (lacking, 1)):  # fmt: skip
+        bundle_file = tmp_path / "garbage.json"
+        bundle_file.write_bytes(content)
+        try:
+            exit_code = main(["evidence", "verify", str(bundle_file), "--key", key])
+        except SystemExit as exit_info:
+            exit_code = int(exit_info.code or 0)
+        assert exit_code == code, content
+        out = capsys.readouterr()
+        assert "Traceback" not in out.err and (out.out.startswith("FAILED") or "error" in out.err)
 
 
 @STORAGE_EXAMPLES

@@ -58,8 +58,10 @@ class AccessLogTree:
         return self.rows.list(subject, after, limit)
 
     def size(self, uow: UnitOfWork) -> int:
+        """Leaves in the tree: rows get theirs in id order, so the newest row with one has the
+        last (by the id's index, not a scan of the log)."""
         rows = uow.rows("SELECT leaf_index FROM access_log WHERE leaf_index IS NOT NULL"
-                        " ORDER BY leaf_index DESC LIMIT 1")  # fmt: skip
+                        " ORDER BY id DESC LIMIT 1")  # fmt: skip
         return int(rows[0]["leaf_index"]) + 1 if rows else 0
 
     def root(self, uow: UnitOfWork, size: int) -> bytes:
@@ -70,6 +72,10 @@ class AccessLogTree:
 
     def _build_older_rows(self) -> None:
         """Give the rows recorded before the tree their leaves, in id order, a chunk at a time."""
+        with self.database.reading() as uow:  # built in id order: the newest row tells
+            last = uow.rows("SELECT leaf_index FROM access_log ORDER BY id DESC LIMIT 1")
+        if not last or last[0]["leaf_index"] is not None:
+            return
         while True:
             with self.database.writing() as uow:
                 self.database.sql.lock_appends(uow.cursor, "access_log")

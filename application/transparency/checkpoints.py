@@ -88,7 +88,7 @@ class Checkpoint:
         for line in self.extensions:
             name, _, rest = line.partition(" ")
             size, _, root = rest.partition(" ")
-            if name == ACCESS_LOG and size.isascii() and size.isdigit():
+            if name == ACCESS_LOG and size.isascii() and size.isdigit() and len(size) <= 19:
                 return int(size), _hash(root, "the access log's root")
         return None
 
@@ -98,8 +98,9 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise CheckpointError("a checkpoint is an origin, a size and a root, one a line")
         origin, size, root, extensions = lines[0], lines[1], lines[2], tuple(lines[3:-1])
-        if not size.isascii() or not size.isdigit() or (size != "0" and size.startswith("0")):
-            raise CheckpointError("the tree size is not a decimal number")
+        if (not size.isascii() or not size.isdigit() or len(size) > 19
+                or (size != "0" and size.startswith("0"))):  # fmt: skip
+            raise CheckpointError("the tree size is not a decimal number of at most 19 digits")
         hashed = _hash(root, "the root")
         if any(not line for line in extensions):
             raise CheckpointError("a checkpoint has no blank line")

@@ -112,8 +112,13 @@ class TransparencyLog:
     # Building the tree of a ledger recorded before the log.
 
     def unbuilt(self) -> int:
-        """Entries the tree does not hold yet (only a ledger older than the log has any)."""
+        """Entries the tree does not hold yet (only a ledger older than the log has any). The
+        tree is built in position order, so the last entry tells whether any lacks its leaf:
+        one lookup on every start, the count only when there is a tree to build."""
         with self.database.reading() as uow:
+            last = uow.rows("SELECT leaf_index FROM ledger_entries ORDER BY position DESC LIMIT 1")
+            if not last or last[0]["leaf_index"] is not None:
+                return 0
             rows = uow.rows("SELECT count(*) AS n FROM ledger_entries WHERE leaf_index IS NULL")
         return int(rows[0]["n"])
 
