@@ -74,6 +74,7 @@ async def run(
         "p50_ms": 1000 * latencies[len(latencies) // 2],
         "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "statuses": statuses,
+        "latencies_ms": [round(1000 * x, 3) for x in latencies],
     }
 
 

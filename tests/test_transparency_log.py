@@ -17,6 +17,7 @@ from pymerkle import InmemoryTree
 
 from application.ledger import Ledger
 from application.recording.delivery import Delivery, read_delivery
+from application.recording.ledger_index import LedgerIndex
 from application.storage.schema import INDEX_FIELDS
 from application.transparency import log as transparency_log
 from application.transparency.leaves import leaf_bytes, read_leaf
@@ -106,6 +107,40 @@ def test_every_entry_is_proved_in_and_every_size_extended(ledger: Ledger) -> Non
         for first in (1, 2, 3, 64, 255, 256, 257, 299, 300):
             old = log.root(uow, first)
             verify_consistency(first, size, log.consistency_proof(uow, first, size), old, root)
+
+
+def test_the_tree_stays_right_whoever_appends_and_whatever_rolls_back(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each process starts its next append from the tree's edge it committed last. Another
+    process's appends, and an append rolled back after it wrote its tiles, must not lead it
+    astray: the tree stays the RFC 9162 tree of the entries' leaves."""
+    url = new_database()
+    this, other = (Ledger.open(url, master_key=MASTER_KEY) for _ in range(2))
+    payloads = history(800)
+    write = LedgerIndex.write
+    failures = iter([True])
+
+    def fails_once_after_writing(index: LedgerIndex, *args: Any) -> None:
+        write(index, *args)  # the tiles are written, and then the unit of work fails
+        if next(failures, False):
+            raise RuntimeError("the unit of work failed after writing the tree")
+
+    try:
+        this.record_all(deliveries(payloads[:200]))
+        other.record_all(deliveries(payloads[200:300]))  # crosses the first tile's end
+        monkeypatch.setattr(LedgerIndex, "write", fails_once_after_writing)
+        this.record_all(deliveries(payloads[300:340]))  # rolled back, then one by one
+        monkeypatch.undo()
+        for start in range(340, 800, 50):  # taking turns, batches across tiles
+            (this if start % 100 else other).record_all(deliveries(payloads[start : start + 50]))
+        leaves = leaves_of(this)
+        assert len(leaves) == 800
+        expected = root_hash(LeafHashes([leaf_hash(x) for x in leaves]), 800)
+        assert tree_root(this) == tree_root(other) == (800, expected)
+    finally:
+        this.close()
+        other.close()
 
 
 def unbuild(ledger: Ledger) -> None:

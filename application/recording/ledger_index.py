@@ -87,4 +87,4 @@ class LedgerIndex:
                 erasure = erasure_requested(delivery.event_type, delivery.payload)
                 if erasure:
                     erase_keys(uow, erasure_scopes(uow, erasure), stored.id)
-        self.log.append(uow, tree_size, leaves)
+            self.log.append(uow, tree_size, leaves)

@@ -71,7 +71,8 @@ class Database:
     @contextmanager
     def writing(self, *, lock_first: bool = True) -> Iterator[UnitOfWork]:
         """A unit of work that reads, then writes, in one transaction: committed when the block
-        ends, rolled back if it raises. On SQLite it holds the write lock from its start.
+        ends, rolled back if it raises; then what it was asked to do after its commit
+        (`UnitOfWork.after_commit`) is done. On SQLite it holds the write lock from its start.
 
         Unless `lock_first` is False (an append's): then on SQLite the reads before its first
         write run outside it, each on its own, and the lock is taken at that first write.
@@ -81,7 +82,9 @@ class Database:
         """
         if self.sql is POSTGRES:
             with self.datastore.transaction(commit=True) as cursor:
-                yield UnitOfWork(self.datastore, self.sql, cursor)
+                uow = UnitOfWork(self.datastore, self.sql, cursor)
+                yield uow
+            uow.committed()
             return
         with ExitStack() as transaction:
 
@@ -91,10 +94,10 @@ class Database:
                 transaction.enter_context(cursor)  # closed before the transaction ends
                 return cursor
 
-            if lock_first:
-                yield UnitOfWork(self.datastore, self.sql, begin())
-            else:
-                yield UnitOfWork(self.datastore, self.sql, begin=begin)
+            uow = (UnitOfWork(self.datastore, self.sql, begin()) if lock_first
+                   else UnitOfWork(self.datastore, self.sql, begin=begin))  # fmt: skip
+            yield uow
+        uow.committed()
 
     @contextmanager
     def schema_lock(self) -> Iterator[None]:

@@ -29,6 +29,7 @@ class UnitOfWork:
         self.sql = sql
         self._cursor = cursor
         self._begin = begin  # how its transaction begins, when that waits for its first write
+        self._on_commit: list[Callable[[], None]] = []
 
     @property
     def cursor(self) -> Any:
@@ -38,6 +39,16 @@ class UnitOfWork:
         if self._cursor is None:
             raise RuntimeError("this unit of work has no transaction: it only reads")
         return self._cursor
+
+    def after_commit(self, do: Callable[[], None]) -> None:
+        """Have `do` run once the unit's transaction has committed (never if it rolls back):
+        for what a process keeps in memory of what it stored."""
+        self._on_commit.append(do)
+
+    def committed(self) -> None:
+        """Told by `Database.writing` that the transaction committed."""
+        for do in self._on_commit:
+            do()
 
     def rows(self, query: str, *params: Any) -> list[Any]:
         """The rows a query selects; the query is written with `?` placeholders."""

@@ -7,6 +7,11 @@ never changes again. Any perfect subtree's hash is then at most 255 hashes away
 from a stored one, so proofs and roots never rebuild the tree from its leaves,
 and an append touches one tile per level at most: O(log n) work, in the append's
 own unit of work, under the lock that orders positions.
+
+A process keeps the tiles it stored last: those not yet full at the tree's right
+edge, as of the size they were committed at. The next append to a tree of that
+size (nothing appended meanwhile by another process) starts from them instead of
+reading them back: on PostgreSQL a round trip less per batch.
 """
 
 from __future__ import annotations
@@ -55,6 +60,9 @@ class Tiles:
         self._full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cached = cached
         self._lock = threading.Lock()
+        # The partial tiles this process committed last, and the tree's size then: the
+        # only tree of that size a log that only grows ever has.
+        self._edge: tuple[int, dict[tuple[int, int], bytes]] = (-1, {})
 
     def create_table(self, uow: UnitOfWork) -> None:
         uow.execute(TILES_TABLE.format(table=self.table, blob=uow.sql.blob))
@@ -69,11 +77,14 @@ class Tiles:
                         level, index)  # fmt: skip
         hashes = bytes(rows[0]["hashes"]) if rows else b""
         if len(hashes) == FULL_TILE:
-            with self._lock:
-                self._full[(level, index)] = hashes
-                while len(self._full) > self._cached:
-                    self._full.popitem(last=False)
+            self._keep_full(level, index, hashes)
         return hashes
+
+    def _keep_full(self, level: int, index: int, hashes: bytes) -> None:
+        with self._lock:
+            self._full[(level, index)] = hashes
+            while len(self._full) > self._cached:
+                self._full.popitem(last=False)
 
     def nodes(self, uow: UnitOfWork) -> StoredNodes:
         """The tree's perfect subtrees, read through `uow`."""
@@ -83,11 +94,15 @@ class Tiles:
         """Add leaf hashes to a tree of `size` leaves: each into its level-0 tile and, as a tile
         fills, its root into the level above. Every changed tile is written once."""
         changed: dict[tuple[int, int], bytearray] = {}
+        with self._lock:
+            edge_size, edge = self._edge
+        known = edge if edge_size == size else {}
 
         def add(level: int, index: int, value: bytes) -> None:
             place = (level, index // TILE_WIDTH)
             if place not in changed:
-                changed[place] = bytearray(self.tile(uow, *place))
+                stored = known.get(place)
+                changed[place] = bytearray(self.tile(uow, *place) if stored is None else stored)
             tile = changed[place]
             if len(tile) != (index % TILE_WIDTH) * HASH_SIZE:
                 raise TreeStateError(
@@ -105,6 +120,22 @@ class Tiles:
             " ON CONFLICT (level, tile) DO UPDATE SET hashes = excluded.hashes",
             [(level, index, bytes(tile)) for (level, index), tile in changed.items()],
         )
+        uow.after_commit(lambda: self._stored(size + len(leaf_hashes), known, changed))
+
+    def _stored(self, size: int, known: dict[tuple[int, int], bytes],
+                changed: dict[tuple[int, int], bytearray]) -> None:  # fmt: skip
+        """Keep what an append committed: its full tiles, and the partial ones as the edge of
+        the tree of `size` (unless another append of this process committed a larger one)."""
+        edge = dict(known)
+        for (level, index), tile in changed.items():
+            if len(tile) == FULL_TILE:
+                edge.pop((level, index), None)
+                self._keep_full(level, index, bytes(tile))
+            else:
+                edge[(level, index)] = bytes(tile)
+        with self._lock:
+            if size > self._edge[0]:
+                self._edge = (size, edge)
 
 
 class StoredNodes:
