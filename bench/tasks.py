@@ -126,12 +126,9 @@ def as_of_reads(url: str, samples: int) -> dict[str, Any]:
     }
 
 
-def read_routes(url: str, samples: int) -> dict[str, Any]:
-    """p50 and p99 of every read route, through the HTTP app (in process), now and as of
-    random past points, as an admin (who may read them all)."""
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
+def _services(url: str) -> Services:
+    """The API's services on a ledger, as `ledger serve` opens them, its read models at the
+    head and a checkpoint issued (proofs default to its size)."""
     from bootstrap.credentials import Credentials
     from bootstrap.settings import Settings
 
@@ -140,7 +137,73 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
                               SigningKey.parse(SIGNING_KEY))  # fmt: skip
     services = Services.open(settings, credentials)
     services.runner.catch_up()  # current answers come from read models at the head
-    services.ledger.checkpoints.issue(services.signing_key)  # proofs default to its size
+    services.ledger.checkpoints.issue(services.signing_key)
+    return services
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    latencies.sort()
+    return {"p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)]}  # fmt: skip
+
+
+def proof_work(url: str, samples: int) -> dict[str, Any]:
+    """The work of the proof and evidence routes in the server, HTTP aside (what the tree's
+    design decides): each called as its route calls it; proofs in the latest checkpoint's
+    tree and in an older one, bundles now and as of a past point."""
+    from api.dependencies import Reader
+    from api.routes import transparency
+    from api.routes.subjects import MAX_EVIDENCE_ENTRIES
+
+    services = _services(url)
+    auditor = Reader("auditor", "bench")
+    ledger, key = services.ledger, services.signing_key
+    head = ledger.as_of().position
+    per = len(templates())
+    ref = next(t["external_ref"] for t in templates() if isinstance(t.get("external_ref"), str))
+    rng = random.Random(9)
+
+    def inclusion(past: int | None) -> object:
+        n = rng.randrange(max(1, (past or head) // per))  # an entry of the tree asked for
+        return transparency.inclusion(services, auditor, position=n * per + 1, tree_size=past)
+
+    def consistency(past: int | None) -> object:
+        n = rng.randrange(max(1, (past or head) // per))
+        return transparency.consistency(services, auditor, first=n * per + 1, second=past)
+
+    def bundle(past: int | None) -> object:
+        n = rng.randrange(max(1, head // per))
+        return ledger.evidence(f"{ref}_{n}", past, key, MAX_EVIDENCE_ENTRIES)
+
+    timed, entries = {}, []
+    for name, past_name, do in [("inclusion proof", "in an older tree", inclusion),
+                                ("consistency proof", "to an older tree", consistency),
+                                ("evidence bundle", "as of a past point", bundle)]:  # fmt: skip
+        do(None)  # a warm-up
+        for point in ("now", past_name):
+            latencies = []
+            for _ in range(samples):
+                past = None if point == "now" else rng.randint(head // 2, head)
+                started = time.perf_counter()
+                answer = do(past)
+                latencies.append(time.perf_counter() - started)
+                if name == "evidence bundle" and isinstance(answer, dict):
+                    entries.append(len(answer["entries"]))
+            timed[f"{name} ({point})"] = _percentiles(latencies)
+    services.close()
+    entries.sort()
+    return {"ledger_size": head, "work": timed,
+            "bundle_entries": entries[len(entries) // 2] if entries else 0}  # fmt: skip
+
+
+def read_routes(url: str, samples: int) -> dict[str, Any]:
+    """p50 and p99 of every read route, through the HTTP app (in process), now and as of
+    random past points, as an admin (who may read them all)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    services = _services(url)
     ids = {f: t[f] for t in templates() for f in ID_FIELDS if isinstance(t.get(f), str)}
     head = services.ledger.as_of().position
     per = len(templates())  # entries per subject: proofs of positions over the whole ledger
@@ -179,11 +242,7 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
                     answer = client.get(url)
                     latencies.append(time.perf_counter() - started)
                     assert answer.status_code in (200, 404), (route, answer.text[:300])
-                latencies.sort()
-                timed[f"{route} ({point})"] = {
-                    "p50_ms": 1000 * latencies[len(latencies) // 2],
-                    "p99_ms": 1000 * latencies[int(len(latencies) * 0.99)],
-                }
+                timed[f"{route} ({point})"] = _percentiles(latencies)
     services.close()
     return {"ledger_size": head, "routes": timed}
 
@@ -196,6 +255,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "verify": verify,
     "as_of_reads": as_of_reads,
     "read_routes": read_routes,
+    "proof_work": proof_work,
 }
 
 

@@ -20,6 +20,7 @@ from application.recording.delivery import Delivery, read_delivery
 from application.recording.ledger_index import LedgerIndex
 from application.storage.schema import INDEX_FIELDS
 from application.transparency import log as transparency_log
+from application.transparency import tiles
 from application.transparency.leaves import leaf_bytes, read_leaf
 from application.transparency.merkle import (
     LeafHashes,
@@ -29,7 +30,7 @@ from application.transparency.merkle import (
     verify_inclusion,
 )
 from tests.databases import NewDatabase
-from tests.helpers import MASTER_KEY, Payload, deliver_all, seed_examples
+from tests.helpers import MASTER_KEY, SIGNING_KEY, Payload, deliver_all, seed_examples
 
 
 def history(count: int) -> list[Payload]:
@@ -180,6 +181,57 @@ def test_an_older_ledger_builds_its_tree_once_and_resumes_if_interrupted(
     assert heard == [300, 200]  # the rest, once
     assert tree_root(resumed) == before
     resumed.close()
+
+
+def test_a_tree_stored_in_older_tiles_of_256_is_regrouped_once_and_resumes(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version before this one stored its trees in tiles of 256 hashes. Opened by this
+    one, each tree is stored again in tiles of 16: the same tree (roots, checkpoints and
+    proofs stay true), a chunk at a time, resumed if interrupted."""
+    url = new_database()
+    with monkeypatch.context() as older:
+        older.setattr(tiles, "TILE_HEIGHT", 8)
+        older.setattr(tiles, "TILE_WIDTH", 256)
+        older.setattr(tiles, "FULL_TILE", 256 * 32)
+        ledger = Ledger.open(url, master_key=MASTER_KEY)
+        ledger.record_all(deliveries(history(1100)))
+        for n in range(300):
+            ledger.access_log.record("auditor", "auditor", f"user_{n}", "status")
+        signed = ledger.checkpoints.issue(SIGNING_KEY)
+        with ledger.database.reading() as uow:
+            assert len(ledger.transparency.tiles.tile(uow, 0, 0)) == 256 * 32
+        ledger.close()
+    monkeypatch.setattr(tiles, "REGROUP_CHUNK", 2)  # 512 leaves a transaction
+    append, appends = tiles.Tiles.append, []
+
+    def interrupted(self: tiles.Tiles, *args: Any) -> None:
+        appends.append(self.table)
+        if len(appends) == 3:  # the access log's tree, then the ledger's first chunk: stop
+            raise KeyboardInterrupt
+        append(self, *args)
+
+    monkeypatch.setattr(tiles.Tiles, "append", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        Ledger.open(url, master_key=MASTER_KEY)
+    assert appends == ["access_log_tiles", "log_tiles", "log_tiles"]
+    monkeypatch.setattr(tiles.Tiles, "append", append)
+    regrouped = Ledger.open(url, master_key=MASTER_KEY)
+    try:
+        with regrouped.database.reading() as uow:
+            assert len(regrouped.transparency.tiles.tile(uow, 0, 0)) == 16 * 32
+            assert not uow.rows(uow.sql.table_exists("log_tiles_256"))[0]["found"]
+            assert not uow.rows(uow.sql.table_exists("access_log_tiles_256"))[0]["found"]
+        assert tree_root(regrouped) == (1100, signed.root)
+        assert regrouped.checkpoints.issue(SIGNING_KEY) == signed  # nothing new to sign
+        assert regrouped.verify(SIGNING_KEY.verifier).ok  # both trees, against the checkpoint
+        leaves = leaves_of(regrouped)
+        with regrouped.database.reading() as uow:
+            for index in (0, 15, 16, 255, 256, 1099):
+                path = regrouped.transparency.inclusion_proof(uow, index, 1100)
+                verify_inclusion(leaf_hash(leaves[index]), index, 1100, path, signed.root)
+    finally:
+        regrouped.close()
 
 
 texts = st.text(st.characters(codec="utf-8"), max_size=30)

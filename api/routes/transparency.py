@@ -16,6 +16,7 @@ from fastapi.responses import PlainTextResponse
 from api.dependencies import Auditor, ServicesDep
 from api.errors import NOT_FOUND, UNAUTHENTICATED, Responses
 from api.schemas import CheckpointList, ConsistencyProof, InclusionProof
+from application.storage.unit_of_work import UnitOfWork
 from bootstrap.services import Services
 from domain.entries import MAX_POSITION
 
@@ -28,9 +29,15 @@ def b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-def latest_size(services: Services) -> int:
-    """The size of the latest checkpoint, issuing one if none was."""
-    latest = services.ledger.checkpoints.latest()
+def tree_of(services: Services, uow: UnitOfWork, asked: int | None) -> int:
+    """The tree size a proof is asked for, checked against the log; by default the latest
+    checkpoint's (issuing one if none was), which the log holds by construction."""
+    log = services.ledger.transparency
+    if asked is not None:
+        if asked > (head := log.size(uow)):
+            raise HTTPException(404, f"no tree of {asked} leaves: the log has {head}")
+        return asked
+    latest = services.ledger.checkpoints.latest(uow)
     if latest is None:
         return services.ledger.checkpoints.issue(services.signing_key).tree_size
     return latest.tree_size
@@ -72,14 +79,12 @@ def inclusion(
 ) -> dict[str, Any]:
     """That the entry at `position` is in the tree of `tree_size` leaves (default: the latest
     checkpoint's), RFC 9162 §2.1.3: its leaf and the hashes to the root."""
-    size = tree_size or latest_size(services)
     log = services.ledger.transparency
-    with services.ledger.database.reading() as uow:
+    with services.ledger.database.reading() as uow:  # one transaction, a few queries
+        size = tree_of(services, uow, tree_size)
         leaf = log.leaves(uow, [position]).get(position)
         if leaf is None:
             raise HTTPException(404, f"no entry at position {position}")
-        if size > (head := log.size(uow)):
-            raise HTTPException(404, f"no tree of {size} leaves: the log has {head}")
         if leaf.leaf_index >= size:
             raise HTTPException(404, f"the entry is leaf {leaf.leaf_index}, not in a tree of"
                                 f" {size}")  # fmt: skip
@@ -97,12 +102,10 @@ def consistency(
 ) -> dict[str, Any]:
     """That the tree of `to` leaves (default: the latest checkpoint's) extends the one of
     `from`, RFC 9162 §2.1.4: history only grew."""
-    size = second or latest_size(services)
-    if first > size:
-        raise HTTPException(404, f"no proof that a tree of {size} extends a larger one")
     log = services.ledger.transparency
     with services.ledger.database.reading() as uow:
-        if size > (head := log.size(uow)):
-            raise HTTPException(404, f"no tree of {size} leaves: the log has {head}")
+        size = tree_of(services, uow, second)
+        if first > size:
+            raise HTTPException(404, f"no proof that a tree of {size} extends a larger one")
         hashes = log.consistency_proof(uow, first, size)
     return {"from": first, "to": size, "hashes": [b64(h) for h in hashes]}

@@ -40,6 +40,12 @@ class Dialect:
         if self.name == "postgres":
             cursor.execute(f"LOCK TABLE {table or self.events_table} IN EXCLUSIVE MODE")
 
+    def table_exists(self, table: str) -> str:
+        """A query of one row whose `found` says whether the table exists."""
+        if self.name == "postgres":
+            return f"SELECT to_regclass('{table}') IS NOT NULL AS found"
+        return f"SELECT count(*) > 0 AS found FROM sqlite_master WHERE name = '{table}'"
+
     def tuple_rows(self, cursor: Any) -> None:
         """Have a cursor of the library's datastore give plain tuples, the cheapest rows,
         for reads of many rows whose columns are named in the query."""

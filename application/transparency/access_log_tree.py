@@ -18,7 +18,7 @@ from application.privacy.access_log import FIELDS, Access, AccessLog
 from application.storage.database import Database
 from application.storage.unit_of_work import UnitOfWork
 from application.transparency import merkle
-from application.transparency.tiles import TILE_WIDTH, Tiles, TreeStateError
+from application.transparency.tiles import StoredLeaves, Tiles, TreeStateError
 
 BUILD_CHUNK = 5000
 PAGE = 2000
@@ -43,11 +43,15 @@ class AccessLogTree:
         self.rows.create_table()
         with self.database.writing() as uow:
             self.tiles.create_table(uow)
+        self.tiles.regroup(self.database, self._lock)
         self._build_older_rows()
+
+    def _lock(self, uow: UnitOfWork) -> None:
+        self.database.sql.lock_appends(uow.cursor, "access_log")
 
     def record(self, who: str, role: str, subject: str, what: str) -> None:
         with self.database.writing() as uow:
-            self.database.sql.lock_appends(uow.cursor, "access_log")
+            self._lock(uow)
             size = self.size(uow)
             access = AccessLog.insert(uow, who, role, subject, what, size)
             self.tiles.append(uow, size, [merkle.leaf_hash(access_leaf(access))])
@@ -92,7 +96,8 @@ class AccessLogTree:
     def check(self, signed: dict[int, bytes]) -> tuple[int | None, str] | None:
         """Recompute every row's leaf, and the roots at the sizes checkpoints `signed`: None if
         all are as signed, else (the first access id that is not, if known) and why."""
-        tree, after, tile = merkle.CompactRange(), -1, b""
+        tree, after = merkle.CompactRange(), -1
+        leaves = StoredLeaves(self.tiles, self.database)
         while True:
             with self.database.reading() as uow:
                 rows = uow.rows("SELECT * FROM access_log WHERE leaf_index > ?"
@@ -103,11 +108,7 @@ class AccessLogTree:
                     return access.id, (f"access {access.id} is leaf {row['leaf_index']} where"
                                        f" leaf {index} was due: accesses were deleted")  # fmt: skip
                 hashed = merkle.leaf_hash(access_leaf(access))
-                offset = (index % TILE_WIDTH) * merkle.HASH_SIZE
-                if offset == 0 or len(tile) <= offset:
-                    with self.database.reading() as uow:
-                        tile = self.tiles.tile(uow, 0, index // TILE_WIDTH)
-                if tile[offset : offset + merkle.HASH_SIZE] != hashed:
+                if leaves.at(index) != hashed:
                     return access.id, f"access {access.id} was changed: it no longer gives its leaf"
                 tree.append(hashed)
                 if tree.size in signed and tree.root() != signed[tree.size]:

@@ -50,10 +50,12 @@ class TransparencyLog:
                              f" ON s.{position} = e.position")  # fmt: skip
 
     def create_tables(self) -> None:
-        """The tiles' table; in a ledger older than the log, the leaf index of each entry."""
+        """The tiles' table; in a ledger older than the log, the leaf index of each entry; a
+        tree stored in the older, larger tiles is regrouped."""
         with self.database.writing() as uow:
             self.tiles.create_table(uow)
             uow.add_column("ledger_entries", "leaf_index BIGINT")
+        self.tiles.regroup(self.database, lambda uow: self.database.sql.lock_appends(uow.cursor))
 
     @staticmethod
     def size_after(last_entry: Any | None) -> int:

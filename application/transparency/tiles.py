@@ -1,12 +1,14 @@
-"""The Merkle tree's state in the database: tiles of 256 hashes (as C2SP tlog-tiles).
+"""The Merkle tree's state in the database: tiles of 16 hashes (as C2SP tlog-tiles, smaller).
 
-The tile at level L, index N holds the hashes of the tree's nodes at height 8L,
-indices 256N to 256N + 255, concatenated: level 0 the leaf hashes, level 1 the
-roots of each 256 leaves, and so on. A tile fills up from the left; once full it
-never changes again. Any perfect subtree's hash is then at most 255 hashes away
+The tile at level L, index N holds the hashes of the tree's nodes at height 4L,
+indices 16N to 16N + 15, concatenated: level 0 the leaf hashes, level 1 the
+roots of each 16 leaves, and so on. A tile fills up from the left; once full it
+never changes again. Any perfect subtree's hash is then at most 15 hashes away
 from a stored one, so proofs and roots never rebuild the tree from its leaves,
 and an append touches one tile per level at most: O(log n) work, in the append's
-own unit of work, under the lock that orders positions.
+own unit of work, under the lock that orders positions. (C2SP's tiles hold 256
+hashes, for a file server; in a database row, 16 make a proof hash at most 11
+nodes per level instead of 247, and the tile an append rewrites 512 bytes.)
 
 A process keeps the tiles it stored last: those not yet full at the tree's right
 edge, as of the size they were committed at. The next append to a tree of that
@@ -19,13 +21,18 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any
 
+from application.storage.database import Database
 from application.storage.unit_of_work import UnitOfWork
 from application.transparency.merkle import HASH_SIZE, Nodes, node_hash
 
-TILE_WIDTH = 256
-TILE_HEIGHT = 8  # levels of the tree a tile spans: 2**8 = 256
+TILE_HEIGHT = 4  # levels of the tree a tile spans
+TILE_WIDTH = 1 << TILE_HEIGHT  # hashes in a full tile
 FULL_TILE = TILE_WIDTH * HASH_SIZE
+PLACES_PER_READ = 400  # tiles one query reads at most (its parameters stay few)
+OLDER_WIDTH = 256  # the hashes a tile held before this version: such trees are regrouped
+REGROUP_CHUNK = 40  # older tiles (10,240 leaves) regrouped per transaction
 
 TILES_TABLE = """CREATE TABLE IF NOT EXISTS {table} (
     level INTEGER NOT NULL,
@@ -55,7 +62,7 @@ class Tiles:
     log's, in `access_log_tiles`). Full tiles, which never change, are kept in memory once
     read (at most `cached` of them)."""
 
-    def __init__(self, table: str = "log_tiles", cached: int = 4096) -> None:
+    def __init__(self, table: str = "log_tiles", cached: int = 16384) -> None:
         self.table = table
         self._full: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._cached = cached
@@ -66,6 +73,45 @@ class Tiles:
 
     def create_table(self, uow: UnitOfWork) -> None:
         uow.execute(TILES_TABLE.format(table=self.table, blob=uow.sql.blob))
+
+    def regroup(self, database: Database, lock: Callable[[UnitOfWork], None]) -> int:
+        """Store again, in tiles of 16, a tree an earlier version stored in tiles of 256: its
+        leaf hashes appended anew, in order, from the older tiles (kept aside meanwhile as
+        `<table>_256`), a chunk per transaction under the tree's append lock (`lock`), so an
+        interrupted regroup goes on where it stopped. The tree, its roots and its proofs are
+        the same; nothing else is touched. Returns the leaves regrouped."""
+        older, regrouped = f"{self.table}_{OLDER_WIDTH}", 0
+        with database.writing() as uow:
+            lock(uow)
+            first = uow.rows(f"SELECT hashes FROM {self.table} WHERE level = 0 AND tile = 0")
+            if first and len(first[0]["hashes"]) > FULL_TILE:
+                uow.execute(f"ALTER TABLE {self.table} RENAME TO {older}")
+                if uow.sql.name == "postgres":  # its key's index keeps its name otherwise
+                    uow.execute(f"ALTER INDEX {self.table}_pkey RENAME TO {older}_pkey")
+                self.create_table(uow)
+            if not uow.rows(uow.sql.table_exists(older))[0]["found"]:
+                return 0
+        while True:
+            with database.writing() as uow:
+                lock(uow)
+                size = self._leaves_stored(uow)
+                first_tile = size // OLDER_WIDTH
+                rows = uow.rows(f"SELECT tile, hashes FROM {older} WHERE level = 0 AND tile >= ?"
+                                " ORDER BY tile LIMIT ?", first_tile, REGROUP_CHUNK)  # fmt: skip
+                if [row["tile"] for row in rows] != list(range(first_tile, first_tile + len(rows))):
+                    raise TreeStateError(f"the older tiles of {older} have a gap after leaf {size}")
+                hashes = b"".join(bytes(row["hashes"]) for row in rows)
+                hashes = hashes[(size % OLDER_WIDTH) * HASH_SIZE :]
+                if not hashes:
+                    uow.execute(f"DROP TABLE {older}")
+                    return regrouped
+                self.append(uow, size, split(hashes))
+                regrouped += len(hashes) // HASH_SIZE
+
+    def _leaves_stored(self, uow: UnitOfWork) -> int:
+        rows = uow.rows(f"SELECT tile, hashes FROM {self.table} WHERE level = 0"
+                        " ORDER BY tile DESC LIMIT 1")  # fmt: skip
+        return rows[0]["tile"] * TILE_WIDTH + len(rows[0]["hashes"]) // HASH_SIZE if rows else 0
 
     def tile(self, uow: UnitOfWork, level: int, index: int) -> bytes:
         """The stored hashes of one tile (empty if none yet)."""
@@ -79,6 +125,13 @@ class Tiles:
         if len(hashes) == FULL_TILE:
             self._keep_full(level, index, hashes)
         return hashes
+
+    def level_tiles(self, uow: UnitOfWork, level: int, first: int, count: int) -> dict[int, bytes]:
+        """The stored tiles of one level from index `first`, up to `count` of them, in one
+        read (for a pass over every leaf)."""
+        rows = uow.rows(f"SELECT tile, hashes FROM {self.table} WHERE level = ? AND tile >= ?"
+                        " AND tile < ?", level, first, first + count)  # fmt: skip
+        return {int(row["tile"]): bytes(row["hashes"]) for row in rows}
 
     def _keep_full(self, level: int, index: int, hashes: bytes) -> None:
         with self._lock:
@@ -155,17 +208,30 @@ class StoredNodes:
         needed = _Needed()
         plan(needed)
         places = sorted({_place(level, index) for level, index in needed.asked} - set(self._tiles))
-        if not places:
-            return
-        where = " OR ".join(["(level = ? AND tile = ?)"] * len(places))
-        rows = self.uow.rows(f"SELECT level, tile, hashes FROM {self.tiles.table} WHERE {where}",
-                             *[n for place in places for n in place])  # fmt: skip
-        for row in rows:
-            self._tiles[(row["level"], row["tile"])] = bytes(row["hashes"])
+        if places:
+            for row in self._read(places):
+                self._tiles[(row["level"], row["tile"])] = bytes(row["hashes"])
+
+    def _read(self, places: list[tuple[int, int]]) -> list[Any]:
+        table = self.tiles.table
+        if self.uow.sql.name == "postgres":  # the places as two arrays: one plan, any count
+            levels, indexes = [level for level, _ in places], [tile for _, tile in places]
+            return self.uow.rows(f"SELECT t.level, t.tile, t.hashes FROM {table} t JOIN"
+                                 " unnest(?::int[], ?::bigint[]) AS p(level, tile)"
+                                 " ON t.level = p.level AND t.tile = p.tile",
+                                 levels, indexes)  # fmt: skip
+        rows = []
+        for start in range(0, len(places), PLACES_PER_READ):
+            some = places[start : start + PLACES_PER_READ]
+            values = ",".join(["(?, ?)"] * len(some))
+            rows += self.uow.rows(f"SELECT level, tile, hashes FROM {table} WHERE"
+                                  f" (level, tile) IN (VALUES {values})",
+                                  *[n for place in some for n in place])  # fmt: skip
+        return rows
 
     def perfect(self, level: int, index: int) -> bytes:
         """The root of the 2**level leaves from index * 2**level: from the tile of the nearest
-        stored level below, hashing up at most 255 nodes."""
+        stored level below, hashing up at most 15 nodes."""
         if (found := self._nodes.get((level, index))) is not None:
             return found
         height = level % TILE_HEIGHT
@@ -181,6 +247,24 @@ class StoredNodes:
             raise TreeStateError(f"the tree has no complete node {index} at height {level}")
         node = self._nodes[(level, index)] = subtree_root(split(hashes))
         return node
+
+
+class StoredLeaves:
+    """The leaf hashes a tree stored, for a pass that compares every leaf with its row: read
+    in order, many tiles per query."""
+
+    def __init__(self, tiles: Tiles, database: Database, ahead: int = 128) -> None:
+        self.tiles, self.database, self.ahead = tiles, database, ahead
+        self._read: dict[int, bytes] = {}
+
+    def at(self, index: int) -> bytes:
+        """The stored hash of leaf `index` (empty if the tree has none)."""
+        tile_index, offset = divmod(index, TILE_WIDTH)
+        start = offset * HASH_SIZE
+        if len(self._read.get(tile_index, b"")) <= start:  # not read yet, or grown since
+            with self.database.reading() as uow:
+                self._read = self.tiles.level_tiles(uow, 0, tile_index, self.ahead)
+        return self._read.get(tile_index, b"")[start : start + HASH_SIZE]
 
 
 def _place(level: int, index: int) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from application.transparency.issued_checkpoints import IssuedCheckpoints
 from application.transparency.leaves import leaf_bytes
 from application.transparency.log import TransparencyLog
 from application.transparency.merkle import CompactRange, leaf_hash
-from application.transparency.tiles import TILE_WIDTH, TreeStateError
+from application.transparency.tiles import StoredLeaves, TreeStateError
 
 KEPT_PAGE = 1000  # kept checkpoints read at a time: memory stays flat however many were signed
 
@@ -46,7 +46,7 @@ class TreeCheck:
     expected: dict[int, list[tuple[str, Checkpoint]]] = field(default_factory=dict)
     tree: CompactRange = field(default_factory=CompactRange)
     checked_checkpoints: int = 0
-    _tile: bytes = b""
+    _stored: StoredLeaves | None = None
     _last_good: int = 0  # the position of the last leaf a checkpoint covered
     _kept_after: int = 0  # the id of the last kept checkpoint read so far
     _kept_size: int = -1  # and its tree size
@@ -106,11 +106,9 @@ class TreeCheck:
         return self._at_size(position)
 
     def _stored_leaf(self, index: int) -> bytes:
-        offset = (index % TILE_WIDTH) * 32
-        if offset == 0 or len(self._tile) <= offset:  # a new tile, or more of the last one
-            with self.log.database.reading() as uow:
-                self._tile = self.log.tiles.tile(uow, 0, index // TILE_WIDTH)
-        return self._tile[offset : offset + 32]
+        if self._stored is None:
+            self._stored = StoredLeaves(self.log.tiles, self.log.database)
+        return self._stored.at(index)
 
     def _at_size(self, position: int) -> Failure | None:
         if failure := self._read_kept():
