@@ -251,20 +251,32 @@ class StoredNodes:
 
 class StoredLeaves:
     """The leaf hashes a tree stored, for a pass that compares every leaf with its row: read
-    in order, many tiles per query."""
+    in order, many tiles per query, kept as one run of hashes."""
 
     def __init__(self, tiles: Tiles, database: Database, ahead: int = 128) -> None:
         self.tiles, self.database, self.ahead = tiles, database, ahead
-        self._read: dict[int, bytes] = {}
+        self._first = 0  # the index of the first leaf in `_hashes`
+        self._hashes = b""
 
     def at(self, index: int) -> bytes:
         """The stored hash of leaf `index` (empty if the tree has none)."""
-        tile_index, offset = divmod(index, TILE_WIDTH)
-        start = offset * HASH_SIZE
-        if len(self._read.get(tile_index, b"")) <= start:  # not read yet, or grown since
-            with self.database.reading() as uow:
-                self._read = self.tiles.level_tiles(uow, 0, tile_index, self.ahead)
-        return self._read.get(tile_index, b"")[start : start + HASH_SIZE]
+        start = (index - self._first) * HASH_SIZE
+        if not 0 <= start <= len(self._hashes) - HASH_SIZE:  # not read yet, or grown since
+            self._read_from(index // TILE_WIDTH)
+            start = (index - self._first) * HASH_SIZE
+        return self._hashes[start : start + HASH_SIZE]
+
+    def _read_from(self, first: int) -> None:
+        with self.database.reading() as uow:
+            found = self.tiles.level_tiles(uow, 0, first, self.ahead)
+        run = []
+        for index in range(first, first + self.ahead):  # up to a missing or partial tile
+            if (hashes := found.get(index)) is None:
+                break
+            run.append(hashes)
+            if len(hashes) < FULL_TILE:
+                break
+        self._first, self._hashes = first * TILE_WIDTH, b"".join(run)
 
 
 def _place(level: int, index: int) -> tuple[int, int]:

@@ -46,7 +46,7 @@ class TreeCheck:
     expected: dict[int, list[tuple[str, Checkpoint]]] = field(default_factory=dict)
     tree: CompactRange = field(default_factory=CompactRange)
     checked_checkpoints: int = 0
-    _stored: StoredLeaves | None = None
+    _stored: StoredLeaves = field(init=False)
     _last_good: int = 0  # the position of the last leaf a checkpoint covered
     _kept_after: int = 0  # the id of the last kept checkpoint read so far
     _kept_size: int = -1  # and its tree size
@@ -100,15 +100,13 @@ class TreeCheck:
             hashed = leaf_hash(leaf_bytes(row[4:], *row[:4]))
         except (TypeError, ValueError, UnicodeDecodeError):
             return Failure(position, "the stored entry was changed (a value of the wrong type)")
-        if hashed != self._stored_leaf(index):
+        if hashed != self._stored.at(index):
             return Failure(position, "the stored entry no longer gives the leaf the tree holds")
         self.tree.append(hashed)
         return self._at_size(position)
 
-    def _stored_leaf(self, index: int) -> bytes:
-        if self._stored is None:
-            self._stored = StoredLeaves(self.log.tiles, self.log.database)
-        return self._stored.at(index)
+    def __post_init__(self) -> None:
+        self._stored = StoredLeaves(self.log.tiles, self.log.database)
 
     def _at_size(self, position: int) -> Failure | None:
         if failure := self._read_kept():
