@@ -59,6 +59,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     services.ledger.observe_batches(metrics.batch_committed)
+    services.ledger.observe_conflicts(metrics.conflicted)
     app.add_middleware(metrics.RequestTimer)
     for module in (webhooks, subjects, entities, queues, verification, transparency, operations):
         app.include_router(module.router, responses=SERVER_ERRORS)

@@ -55,6 +55,11 @@ BATCH_SECONDS = Histogram(
     "How long one group-commit batch took to commit.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
 )
+CONFLICTS = Counter(
+    "ledger_append_conflicts",
+    "Deliveries in a part of a batch another writer got to first, appended again one at a"
+    " time (on PostgreSQL, never: each batch reads under the append lock).",
+)
 REQUEST_SECONDS = Histogram(
     "ledger_request_seconds",
     "HTTP requests by method, route template and status code, reads and writes.",
@@ -70,6 +75,11 @@ def batch_committed(size: int, seconds: float) -> None:
     """The group committer's observer (`Ledger.observe_batches`)."""
     BATCH_SIZE.observe(size)
     BATCH_SECONDS.observe(seconds)
+
+
+def conflicted(deliveries: int) -> None:
+    """The appender's observer (`Ledger.observe_conflicts`)."""
+    CONFLICTS.inc(deliveries)
 
 
 class StoreCollector(Collector):

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,6 +144,11 @@ class Ledger(Application[UUID]):
     def observe_batches(self, observer: BatchObserver) -> None:
         """Tell `observer` the size and commit time of each group-commit batch (for metrics)."""
         self._committer.observe_batch = observer
+
+    def observe_conflicts(self, observer: Callable[[int], None]) -> None:
+        """Tell `observer` the size of each part of a batch that another writer got to first,
+        appended again one delivery at a time (for metrics)."""
+        self.appender.observe_conflict = observer
 
     def close(self) -> None:
         self._committer.close()

@@ -78,14 +78,15 @@ def rate(result: dict[str, Any]) -> float:
     return float(result["rows"]) / float(result["seconds"])
 
 
-def load(port: int, secret: str, bodies_file: Path) -> dict[str, Any]:
+def load(ports: list[int], secret: str, bodies_file: Path) -> dict[str, Any]:
+    """16 connections of signed deliveries, spread over the servers on `ports`."""
     out = subprocess.run(
         [
             sys.executable,
             "-m",
             "bench.load",
             "127.0.0.1",
-            str(port),
+            ",".join(map(str, ports)),
             secret,
             "16",
             str(bodies_file),
@@ -151,25 +152,38 @@ def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
     base_url = dbs.new("http_baseline")
     command, env = baseline_server(dbs.baseline_target(base_url), secret)
     with serving(command, env, folder) as (port, pid):
-        base = load(port, secret, everything)
+        base = load([port], secret, everything)
         base_rss = peak_rss_mb(pid)
-    with ExitStack() as servers:
-        ports = []
-        for name, tree in (("http_ledger", True), ("http_no_tree", False)):
-            command, env = ledger_server(dbs.new(name), secret, folder, tree=tree)
-            ports.append(servers.enter_context(serving(command, env, folder)))
-        (port, pid), (no_tree_port, _) = ports
-        rounds: dict[int, list[dict[str, Any]]] = {port: [], no_tree_port: []}
-        for part in parts:
-            for server in (port, no_tree_port):
-                rounds[server].append(load(server, secret, part))
-                settled(server)
-        our_rss = peak_rss_mb(pid)
-        batches = batch_sizes(port)
-    ours, without_tree = combined(rounds[port]), combined(rounds[no_tree_port])
-    failed = sum(n for status, n in ours["statuses"].items() if not status.startswith("2"))
+    # Each contender: its servers on one database, the first keeping the read models.
+    contenders = {
+        "ledger": [ledger_server(dbs.new("http_ledger"), secret, folder)],
+        "no tree": [ledger_server(dbs.new("http_no_tree"), secret, folder, tree=False)],
+    }
+    if dbs.store == "postgres":  # scaling out: API processes on one PostgreSQL
+        contenders["2 workers"] = [ledger_server(dbs.new("http_workers"), secret, folder,
+                                                 workers=2)]  # fmt: skip
+        pair = dbs.new("http_pair")
+        contenders["2 servers"] = [
+            ledger_server(pair, secret, folder),
+            ledger_server(pair, secret, folder, projections=False),
+        ]
+    with ExitStack() as running:
+        ports = {name: [running.enter_context(serving(*server, folder)) for server in servers]
+                 for name, servers in contenders.items()}  # fmt: skip
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+        for part in parts:  # the contenders take turns, a share of the load each
+            for name, served in ports.items():
+                rounds[name].append(load([port for port, _ in served], secret, part))
+                settled(served[0][0])
+        our_port, our_pid = ports["ledger"][0]
+        our_rss = peak_rss_mb(our_pid)
+        batches = batch_sizes(our_port)
+    results = {name: combined(r) for name, r in rounds.items()}
+    ours = results["ledger"]
+    failed = {name: sum(n for status, n in r["statuses"].items() if not status.startswith("2"))
+              for name, r in results.items()}  # fmt: skip
     store = dbs.store
-    return [
+    figures = [
         Figure(
             store,
             "HTTP ingestion, 16 connections (req/s)",
@@ -177,14 +191,14 @@ def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
             base["per_second"],
             1.0,
             note=f"p50 {ours['p50_ms']:.1f} ms (baseline {base['p50_ms']:.1f}),"
-            f" peak RSS {our_rss:.0f} MB (baseline {base_rss:.0f}), non-2xx {failed},"
+            f" peak RSS {our_rss:.0f} MB (baseline {base_rss:.0f}), non-2xx {failed['ledger']},"
             f" group-commit batches {batches}",
         ),
         Figure(
             store,
             "HTTP ingestion with the transparency log vs without (req/s)",
             ours["per_second"],
-            without_tree["per_second"],
+            results["no tree"]["per_second"],
             0.95,
             note="baseline: the same build with the tree switched off (bench.without_tree),"
             f" the two taking turns, {scale.rounds} rounds each",
@@ -198,6 +212,18 @@ def http_ingestion(dbs: Databases, scale: Scale, folder: Path) -> list[Figure]:
             limit=50.0,
         ),
     ]
+    for name, what in (("2 workers", "ledger serve --workers 2"),
+                       ("2 servers", "two ledger serve on one database, one keeping the"
+                                     " read models")):  # fmt: skip
+        if name in results:
+            figures += [
+                Figure(store, f"HTTP ingestion, {name} vs 1 (req/s)", results[name]["per_second"],
+                       ours["per_second"], 1.0, note=f"{what}; non-2xx {failed[name]};"
+                       f" taking turns with the one process, {scale.rounds} rounds each"),
+                Figure(store, f"HTTP ingestion p99 latency, {name} (ms)", results[name]["p99_ms"],
+                       None, None, limit=50.0),
+            ]  # fmt: skip
+    return figures
 
 
 def backfill_rebuild_verify(dbs: Databases, scale: Scale) -> tuple[list[Figure], str]:

@@ -2,7 +2,8 @@
 
 A minimal HTTP/1.1 client on asyncio streams, so the generator is never what limits
 the rate: each connection sends one request, reads the answer, and sends the next.
-Run as `python -m bench.load HOST PORT SECRET CONNECTIONS FILE`; prints JSON.
+Run as `python -m bench.load HOST PORTS SECRET CONNECTIONS FILE`; prints JSON. With several
+comma-separated ports (servers on one database), the connections are spread over them.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ async def _connection(
 
 
 async def run(
-    host: str, port: int, secret: WebhookSecret, connections: int, bodies: list[bytes]
+    host: str, ports: list[int], secret: WebhookSecret, connections: int, bodies: list[bytes]
 ) -> dict[str, object]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -61,8 +62,8 @@ async def run(
     started = time.perf_counter()
     await asyncio.gather(
         *(
-            _connection(host, port, secret, bodies, cursor, latencies, statuses)
-            for _ in range(connections)
+            _connection(host, ports[n % len(ports)], secret, bodies, cursor, latencies, statuses)
+            for n in range(connections)
         )
     )
     elapsed = time.perf_counter() - started
@@ -79,11 +80,10 @@ async def run(
 
 
 def main() -> None:
-    host, port, secret, connections, path = sys.argv[1:6]
+    host, ports, secret, connections, path = sys.argv[1:6]
     bodies = [line for line in Path(path).read_bytes().splitlines() if line]
-    result = asyncio.run(
-        run(host, int(port), WebhookSecret.parse(secret), int(connections), bodies)
-    )
+    result = asyncio.run(run(host, [int(p) for p in ports.split(",")],
+                             WebhookSecret.parse(secret), int(connections), bodies))  # fmt: skip
     print(json.dumps(result))
 
 

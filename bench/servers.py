@@ -68,9 +68,11 @@ def serving(command: list[str], env: dict[str, str], folder: Path) -> Iterator[t
 
 
 def ledger_server(
-    database_url: str, secret: str, folder: Path, *, tree: bool = True
-) -> tuple[list[str], dict[str, str]]:
-    """`ledger serve`; with `tree` False, the same build without the transparency log's tree."""
+    database_url: str, secret: str, folder: Path, *, tree: bool = True, workers: int = 1,
+    projections: bool = True,
+) -> tuple[list[str], dict[str, str]]:  # fmt: skip
+    """`ledger serve` with `workers` API processes (and its read models' worker unless not
+    `projections`); with `tree` False, the same build without the transparency log's tree."""
     env = {
         "LEDGER_DATABASE_URL": database_url,
         "LEDGER_DATA_DIR": str(folder / "var"),
@@ -81,7 +83,9 @@ def ledger_server(
     }
     if not tree:  # `bench` is not an installed package: the server finds it here
         env["PYTHONPATH"] = str(Path(__file__).parent.parent)
-    return [sys.executable, "-m", "cli" if tree else "bench.without_tree", "serve"], env
+    command = [sys.executable, "-m", "cli" if tree else "bench.without_tree", "serve",
+               "--workers", str(workers)]  # fmt: skip
+    return [*command, *([] if projections else ["--no-projections"])], env
 
 
 def baseline_server(database: str, secret: str) -> tuple[list[str], dict[str, str]]:

@@ -8,21 +8,23 @@ erased (the domain's `sealings_in_order`); a request to erase a whole subject
 ends its unit of work, since its scopes are found through the links learned up
 to it: what follows is planned once its keys are destroyed.
 
-If another process wrote to one of the unit's streams or keys first, the
-database refuses the insert (optimistic concurrency) and nothing of the unit is
-kept; so too if another process erased a scope the unit sealed personal data
-under, between its planning and its insert, or if one delivery's own data could
-not be stored. Each delivery is then tried alone, with its stream read afresh.
-One that conflicts yet again is answered `Retry` (the group committer puts it in
-a later batch); one the database refuses for its own data is `Unstorable` (the
-ledger quarantines it); either way the rest of the batch is recorded. Only when
-the store itself fails is nothing kept. Nothing here ever waits for contention
-to pass: every other delivery of the process would wait behind it.
+On PostgreSQL a unit reads what it plans from under the lock that orders
+appends, so another process cannot write to its streams or keys meanwhile. On
+SQLite, if another process did, the database refuses the insert (optimistic
+concurrency) and nothing of the unit is kept; so too if another process erased
+a scope the unit sealed personal data under, between its planning and its
+insert, or if one delivery's own data could not be stored. Each delivery is
+then tried alone, with its stream read afresh. One that conflicts yet again is
+answered `Retry` (the group committer puts it in a later batch); one the
+database refuses for its own data is `Unstorable` (the ledger quarantines it);
+either way the rest of the batch is recorded. Only when the store itself fails
+is nothing kept. Nothing here waits for contention to pass beyond the append
+lock: every other delivery of the process would wait behind it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -75,6 +77,7 @@ class Appender:
         self.planner = Planner(sealer)
         self.index = index
         self.streams = streams
+        self.observe_conflict: Callable[[int], None] | None = None  # told each unit's size
 
     def append(self, deliveries: Sequence[Delivery]) -> list[Answer]:
         """Each delivery's answer, in order: each unit in one transaction, else each alone.
@@ -84,6 +87,8 @@ class Appender:
             try:
                 answers += self._commit(unit)
             except Conflict:
+                if self.observe_conflict is not None:
+                    self.observe_conflict(len(unit))
                 answers += self._each_alone(unit)
         return answers
 
@@ -124,6 +129,13 @@ class Appender:
         planned: dict[UUID, int | None] = {}
         try:
             with self.database.writing(lock_first=False) as uow:
+                if uow.sql.name == "postgres":
+                    # What the unit reads (keys, stream versions) it reads under the lock
+                    # that orders appends: no other process appends between those reads
+                    # and this insert, so API processes never make each other's batches
+                    # fall back to one delivery at a time. (On SQLite the first write takes
+                    # the database's one lock, and what was read before is checked then.)
+                    uow.sql.lock_appends(uow.cursor)
                 plan = self.planner.plan(uow, deliveries)
                 stored = StreamLoading(uow, self.application.mapper)
                 streams = self.streams.take(plan.stream_ids, stored)

@@ -37,7 +37,8 @@ class Dialect:
         """Hold, until the transaction ends, the lock every append takes (to the events
         table, or to `table`); on SQLite, a writing unit of work holds the database's one
         write lock already."""
-        if self.name == "postgres":
+        if self.name == "postgres":  # waiting 10 s at most, as the library's own insert does
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
             cursor.execute(f"LOCK TABLE {table or self.events_table} IN EXCLUSIVE MODE")
 
     def table_exists(self, table: str) -> str:
