@@ -83,8 +83,9 @@ def conflicted(deliveries: int) -> None:
 
 
 class StoreCollector(Collector):
-    """Figures read from the store at each scrape: the ledger's head, and for each read
-    model build its position, its lag behind the head and the rows it set aside."""
+    """Figures read from the store at each scrape: the ledger's head, the size of its latest
+    signed checkpoint, and for each read model build its position, its lag behind the head
+    and the rows it set aside."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -93,6 +94,14 @@ class StoreCollector(Collector):
         head = GaugeMetricFamily("ledger_head_position", "Position of the newest ledger entry.")
         head.add_metric([], self.services.ledger.as_of().position)
         yield head
+        latest = self.services.ledger.checkpoints.latest()
+        signed = GaugeMetricFamily(
+            "ledger_checkpoint_size",
+            "Entries the latest signed checkpoint covers (0 before the first); the head's"
+            " position minus this is what no checkpoint proves yet.",
+        )
+        signed.add_metric([], latest.tree_size if latest else 0)
+        yield signed
         labels = ["name", "version", "generation", "state"]
         position = GaugeMetricFamily(
             "ledger_projection_position",

@@ -106,6 +106,18 @@ def test_metrics_show_each_read_models_lag_and_the_rows_it_set_aside(
     assert by_name["sessions"]["ledger_projection_unapplied_rows"] == 0
 
 
+def test_metrics_show_what_the_latest_signed_checkpoint_covers(client: LedgerClient) -> None:
+    """Head minus checkpoint size: the entries no signed checkpoint proves yet."""
+    assert value(scrape(client.get("/metrics").text), "ledger_checkpoint_size") == 0
+    for n in range(3):
+        client.deliver(session_event(session_id=f"s{n}", ref="u_1", key=f"k{n}"))
+    client.read("/ledger/checkpoint")
+    client.deliver(session_event(session_id="s9", ref="u_1", key="k9"))
+    samples = scrape(client.get("/metrics").text)
+    assert value(samples, "ledger_checkpoint_size") == 3
+    assert value(samples, "ledger_head_position") == 4
+
+
 def test_readyz_gives_the_head_and_healthz_asks_nothing_of_the_store(client: LedgerClient) -> None:
     client.deliver(session_event(session_id="s1", ref="u_1", key="k1"))
     ready = client.get("/readyz").json()
