@@ -9,10 +9,11 @@ deliveries, read the ledger as of any point, disclose and erase personal data.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -179,11 +180,15 @@ class Ledger(Application[UUID]):
             return Quarantined(held)
         return await self.record_async(delivery)
 
-    def ingest_all(self, bodies: Sequence[bytes]) -> list[Outcome]:
+    def ingest_all(self, bodies: Iterable[bytes]) -> list[Outcome]:
         """A backfill: the outcome of ingesting each body in turn, appended in batches."""
-        outcomes: list[Outcome] = []
-        for start in range(0, len(bodies), INGEST_CHUNK):
-            chunk = bodies[start : start + INGEST_CHUNK]
+        return list(self.ingest_stream(bodies))
+
+    def ingest_stream(self, bodies: Iterable[bytes]) -> Iterator[Outcome]:
+        """As `ingest_all`, a chunk of bodies at a time: a backfill of any length holds one
+        chunk in memory, each outcome given as soon as its chunk is committed."""
+        items = iter(bodies)
+        while chunk := list(itertools.islice(items, INGEST_CHUNK)):
             readable: dict[int, Delivery] = {}
             answered: dict[int, Outcome] = {}
             for n, body in enumerate(chunk):
@@ -192,8 +197,7 @@ class Ledger(Application[UUID]):
                 except NotRecordable as problem:
                     answered[n] = Quarantined(self.hold(body, None, problem.reason, problem.errors))
             answered.update(zip(readable, self.record_all(list(readable.values())), strict=True))
-            outcomes += [answered[n] for n in range(len(chunk))]
-        return outcomes
+            yield from (answered[n] for n in range(len(chunk)))
 
     def record(self, delivery: Delivery) -> Outcome:
         """Append one readable delivery, exactly once per idempotency key; concurrent

@@ -87,6 +87,21 @@ def test_ingest_counts_recorded_duplicate_and_quarantined(
     assert replay["released"] == [] and len(replay["still_held"]) == 2
 
 
+def test_ingest_reads_no_line_over_the_body_limit_and_records_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_MAX_BODY_BYTES", "2048")
+    first, second = (FIXTURES / "seed-examples.jsonl").read_text().splitlines()[:2]
+    huge = json.dumps({"event": "session.created", "note": "x" * 10_000})
+    backfill = tmp_path / "backfill.jsonl"
+    backfill.write_text("\n".join([first, huge, "", second, huge]))  # the last with no newline
+    assert main(["ingest", "--json", str(backfill)]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"recorded": 2, "duplicate": 0, "quarantined": 0, "too_large": 2}
+    assert "not read: lines over 2048 bytes (LEDGER_MAX_BODY_BYTES): 2, 5" in err
+    assert run_json(capsys, "quarantine", "list")["entries"] == []
+
+
 def test_projections_are_caught_up_after_a_backfill(capsys: pytest.CaptureFixture[str]) -> None:
     run_json(capsys, "demo")
     states = run_json(capsys, "projections", "status")["projections"]
