@@ -25,7 +25,9 @@ from application.transparency.checkpoints import SigningKey
 from bench.histories import ID_FIELDS, history, templates
 from bench.servers import MASTER_KEY, SIGNING_KEY
 from bootstrap.services import Services, open_read_models
+from cli.backfill import payload_lines
 from projections.models import READ_MODELS
+from projections.read_model import ReadModel
 from projections.runner import ProjectionRunner
 from projections.subject_links import SUBJECT_LINKS, LinkIndex
 
@@ -35,12 +37,21 @@ def _open(url: str) -> Ledger:
 
 
 def backfill(url: str, count: int) -> dict[str, Any]:
-    """`ledger ingest`'s work: every delivery through ingestion, appended in batches."""
+    """`ledger ingest FILE`'s work: the file read as it goes, every delivery through
+    ingestion, appended in batches."""
     ledger = _open(url)
-    bodies = list(history(count))
-    started = time.perf_counter()
-    ledger.ingest_all(bodies)
-    return {"rows": count, "seconds": time.perf_counter() - started}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "backfill.jsonl"
+        with path.open("wb") as out:
+            out.writelines(body + b"\n" for body in history(count))
+        too_large: list[int] = []
+        started = time.perf_counter()
+        with path.open("rb") as lines:
+            for _ in ledger.ingest_stream(payload_lines(lines, 1024 * 1024, too_large)):
+                pass
+        seconds = time.perf_counter() - started
+    assert not too_large
+    return {"rows": count, "seconds": seconds}
 
 
 def raw_insert(url: str, count: int) -> dict[str, Any]:
@@ -78,18 +89,33 @@ def read_log(url: str) -> dict[str, Any]:
 
 def rebuild(url: str) -> dict[str, Any]:
     """Every projection built afresh beside the live one, to the head."""
+    return _rebuild(url, None)
+
+
+def rebuild_one(url: str, model: int) -> dict[str, Any]:
+    """One read model (`READ_MODELS[model]`) built afresh, the links index already live."""
+    return _rebuild(url, READ_MODELS[model])
+
+
+def _rebuild(url: str, one: ReadModel | None) -> dict[str, Any]:
     ledger = _open(url)
     store = open_read_models(ledger, READ_MODELS)
     links = LinkIndex(ledger, store, SUBJECT_LINKS)
     links.prepare()
-    runner = ProjectionRunner(ledger, store, READ_MODELS, links=links)
-    builds = [links.start_build(), *(store.start_build(model) for model in READ_MODELS)]
+    models = READ_MODELS if one is None else [one]
+    runner = ProjectionRunner(ledger, store, models, links=links)
+    if one is None:
+        builds = [links.start_build(), *(store.start_build(model) for model in READ_MODELS)]
+    else:
+        assert store.serving(links.name) is not None, "the links index is built first"
+        builds = [store.start_build(one)]
     started = time.perf_counter()
     runner.catch_up()
-    assert all(store.serving(b.name) is not None for b in builds)
+    assert all((live := store.serving(b.name)) and live.label == b.label for b in builds)
     seconds = time.perf_counter() - started
     with ledger.reading() as history:
-        return {"rows": history.feed.count_after(0), "seconds": seconds}
+        return {"rows": history.feed.count_after(0), "seconds": seconds,
+                "name": models[0].name if one else "all"}  # fmt: skip
 
 
 def verify(url: str) -> dict[str, Any]:
@@ -252,6 +278,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "raw_insert": raw_insert,
     "read_log": read_log,
     "rebuild": rebuild,
+    "rebuild_one": rebuild_one,
     "verify": verify,
     "as_of_reads": as_of_reads,
     "read_routes": read_routes,

@@ -47,7 +47,7 @@ class _StreamModel(ReadModel):
         return keys
 
     def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reconstruct.ENTITY_READS[self.kind](history, key, as_of)
+        doc = reconstruct.entity_state(history, self.kind, key, as_of)
         if doc is None:
             return None
         return Row(key, doc["subject"], self.status_of(doc), self.flag(doc), doc)

@@ -8,6 +8,7 @@ answer is shaped as the read API serves it; None means nothing was visible yet.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from application.reading.history import History
@@ -20,76 +21,78 @@ from application.reading.views import (
     subject_view,
 )
 from domain.aggregates import Case, Check, Document, LedgerStream
+from domain.cases import ReviewCase
+from domain.documents import DocumentRecord
 from domain.entries import AsOf, StreamKey
-from domain.subject import fold_session, fold_subject
+from domain.screening import Screening
+from domain.sessions import Session
+from domain.subject import SubjectStatus, fold_session, fold_subject
 
 
-def subject_status(history: History, subject: str, as_of: AsOf) -> Doc | None:
+def subject_fold(history: History, subject: str, as_of: AsOf) -> SubjectStatus | None:
+    """The subject's status as the domain folds it, or None while no stream is its."""
     if not history.timelines.subject_is_known(subject, as_of):
         return None
-    status = fold_subject(
+    return fold_subject(
         subject,
         history.timelines.subject_history(subject, as_of),
         history.links.shared_identity_with(subject, as_of),
     )
-    return subject_view(status)
+
+
+def subject_status(history: History, subject: str, as_of: AsOf) -> Doc | None:
+    status = subject_fold(history, subject, as_of)
+    return None if status is None else subject_view(status)
+
+
+def session_fold(history: History, session_id: str, as_of: AsOf) -> Session | None:
+    """The session as the domain folds its `session.*` entries, or None before the first."""
+    entries = history.timelines.session_history(session_id, as_of)
+    return fold_session(session_id, entries) if entries else None
 
 
 def session_state(history: History, session_id: str, as_of: AsOf) -> Doc | None:
-    entries = history.timelines.session_history(session_id, as_of)
-    if not entries:
+    session = session_fold(history, session_id, as_of)
+    if session is None:
         return None
-    return session_view(
-        fold_session(session_id, entries), history.links.session_subject(session_id, as_of)
-    )
+    return session_view(session, history.links.session_subject(session_id, as_of))
 
 
-def _stream_entity(
-    history: History,
-    stream: StreamKey,
-    as_of: AsOf,
-    state_of: Callable[[LedgerStream], Any],
-    view: Callable[[Any, str | None], Doc],
-) -> Doc | None:
-    """The state an entity's aggregate had at the prefix, with its subject then, or None."""
-    aggregate = history.streams.as_of(stream, as_of)
-    state = state_of(aggregate) if aggregate is not None else None
-    return None if state is None else view(state, history.links.stream_subject(stream, as_of))
+@dataclass(frozen=True)
+class EntityKind:
+    """How one kind of entity stream is read: the state its aggregate holds, the domain fold
+    that state is made by (one delivery at a time), and the document served."""
+
+    state_of: Callable[[LedgerStream], Any]
+    fold: Callable[[str, Any, str, dict[str, Any]], Any]
+    view: Callable[[Any, str | None], Doc]
 
 
-def check_state(history: History, check_id: str, as_of: AsOf) -> Doc | None:
-    return _stream_entity(
-        history,
-        StreamKey("check", check_id),
-        as_of,
-        lambda a: a.screening if isinstance(a, Check) else None,
-        check_view,
-    )
-
-
-def case_state(history: History, case_id: str, as_of: AsOf) -> Doc | None:
-    return _stream_entity(
-        history,
-        StreamKey("case", case_id),
-        as_of,
-        lambda a: a.review if isinstance(a, Case) else None,
-        case_view,
-    )
-
-
-def document_state(history: History, document_id: str, as_of: AsOf) -> Doc | None:
-    return _stream_entity(
-        history,
-        StreamKey("document", document_id),
-        as_of,
+ENTITIES: dict[str, EntityKind] = {
+    "check": EntityKind(
+        lambda a: a.screening if isinstance(a, Check) else None, Screening.fold, check_view
+    ),
+    "case": EntityKind(
+        lambda a: a.review if isinstance(a, Case) else None, ReviewCase.fold, case_view
+    ),
+    "document": EntityKind(
         lambda a: a.details if isinstance(a, Document) else None,
+        DocumentRecord.fold,
         document_view,
-    )
-
-
-ENTITY_READS: dict[str, Callable[[History, str, AsOf], Doc | None]] = {
-    "session": session_state,
-    "check": check_state,
-    "case": case_state,
-    "document": document_state,
+    ),
 }
+
+
+def entity_fold(history: History, kind: str, key: str, as_of: AsOf) -> Any | None:
+    """The state an entity's aggregate had at the prefix, or None."""
+    aggregate = history.streams.as_of(StreamKey(kind, key), as_of)  # type: ignore[arg-type]
+    return ENTITIES[kind].state_of(aggregate) if aggregate is not None else None
+
+
+def entity_state(history: History, kind: str, key: str, as_of: AsOf) -> Doc | None:
+    """A check, case or document as of the prefix, with its subject then, or None."""
+    state = entity_fold(history, kind, key, as_of)
+    if state is None:
+        return None
+    stream = StreamKey(kind, key)  # type: ignore[arg-type]
+    return ENTITIES[kind].view(state, history.links.stream_subject(stream, as_of))

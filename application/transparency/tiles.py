@@ -224,8 +224,11 @@ class StoredNodes:
         for start in range(0, len(places), PLACES_PER_READ):
             some = places[start : start + PLACES_PER_READ]
             values = ",".join(["(?, ?)"] * len(some))
-            rows += self.uow.rows(f"SELECT level, tile, hashes FROM {table} WHERE"
-                                  f" (level, tile) IN (VALUES {values})",
+            # Joined from the places, each a probe of the primary key: SQLite answers
+            # `(level, tile) IN (VALUES ...)` by scanning the whole table.
+            rows += self.uow.rows(f"WITH p(level, tile) AS (VALUES {values}) SELECT t.level,"
+                                  f" t.tile, t.hashes FROM p CROSS JOIN {table} t"
+                                  " ON t.level = p.level AND t.tile = p.tile",
                                   *[n for place in some for n in place])  # fmt: skip
         return rows
 
