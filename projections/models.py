@@ -5,11 +5,18 @@ and what needs attention: the review queue and the alerts.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from application.reading import reconstruct
 from application.reading.history import History
-from domain.entries import AsOf
-from projections.read_model import Batch, ReadModel, Row
+from application.reading.views import session_view, subject_view
+from application.storage.entry_feed import EntrySummary
+from domain.entries import AsOf, LedgerEntry, StreamKey
+from domain.routing import is_anonymous
+from domain.sessions import Session
+from domain.subject import SubjectStatus
+from projections.read_model import NOT_CARRIED, Batch, NotCarried, ReadModel, Row
 
 
 class SubjectStatusModel(ReadModel):
@@ -29,11 +36,43 @@ class SubjectStatusModel(ReadModel):
         keys.update(batch.links.left_anonymous)
         return keys
 
-    def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reconstruct.subject_status(history, key, as_of)
-        if doc is None:
+    def fold(self, history: History, key: str, as_of: AsOf) -> SubjectStatus | None:
+        return reconstruct.subject_fold(history, key, as_of)
+
+    def entry_keys(self, entry: EntrySummary) -> tuple[str, ...]:
+        return (entry.subject,) if entry.subject else entry.anonymous
+
+    def carry(
+        self, history: History, key: str, before: SubjectStatus | None,
+        entries: list[LedgerEntry], batch: Batch,
+    ) -> SubjectStatus | NotCarried | None:  # fmt: skip
+        """A subject's history grows by its streams' new entries, unless a stream with
+        entries before the batch joined it (they come first), or it is anonymous (its streams
+        join and leave it with their past) and the batch is not the ledger's first."""
+        if key in batch.rejoined or (is_anonymous(key) and batch.after > 0):
+            return NOT_CARRIED
+        if before is None and not entries:
+            return None  # no stream of its yet
+        status = before or SubjectStatus(key)
+        if key in batch.identities_shared:  # else its identities' subjects are as before
+            status.shared_identity_with = list(batch.shared_identities[key])
+        for entry in entries:
+            status.apply(entry)
+        return status
+
+    def row(self, key: str, fold: SubjectStatus | None) -> Row | None:
+        if fold is None:
             return None
+        doc = subject_view(fold)
         return Row(key, key, doc["verification"]["status"], doc["aml"]["restricted"], doc)
+
+
+@dataclass
+class Linked:
+    """A fold with the subject its row names (sessions, checks, cases, documents)."""
+
+    state: Any  # None before the first entry that makes one
+    subject: str | None
 
 
 class _StreamModel(ReadModel):
@@ -46,10 +85,29 @@ class _StreamModel(ReadModel):
         )
         return keys
 
-    def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reconstruct.entity_state(history, self.kind, key, as_of)
-        if doc is None:
+    def fold(self, history: History, key: str, as_of: AsOf) -> Linked:
+        stream = StreamKey(self.kind, key)  # type: ignore[arg-type]
+        return Linked(reconstruct.entity_fold(history, self.kind, key, as_of),
+                      history.links.stream_subject(stream, as_of))  # fmt: skip
+
+    def entry_keys(self, entry: EntrySummary) -> tuple[str, ...]:
+        return (entry.stream.key,) if entry.stream.type == self.kind else ()
+
+    def carry(self, history: History, key: str, before: Linked | None,
+              entries: list[LedgerEntry], batch: Batch) -> Linked:  # fmt: skip
+        """The stream's state after its new entries, with its subject if the batch linked it."""
+        folded = before or Linked(None, None)
+        fold = reconstruct.ENTITIES[self.kind].fold
+        state = folded.state
+        for entry in entries:
+            state = fold(key, state, entry.event_type, entry.payload)
+        subject = batch.linked_streams.get(StreamKey(self.kind, key), folded.subject)  # type: ignore[arg-type]
+        return Linked(state, subject)
+
+    def row(self, key: str, fold: Linked | None) -> Row | None:
+        if fold is None or fold.state is None:
             return None
+        doc = reconstruct.ENTITIES[self.kind].view(fold.state, fold.subject)
         return Row(key, doc["subject"], self.status_of(doc), self.flag(doc), doc)
 
     def status_of(self, doc: dict[str, object]) -> str | None:
@@ -102,10 +160,29 @@ class SessionModel(ReadModel):
         keys.update(session_id for session_id, _ in batch.links.session_subjects)
         return keys
 
-    def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        doc = reconstruct.session_state(history, key, as_of)
-        if doc is None:
+    def fold(self, history: History, key: str, as_of: AsOf) -> Linked:
+        return Linked(reconstruct.session_fold(history, key, as_of),
+                      history.links.session_subject(key, as_of))  # fmt: skip
+
+    def entry_keys(self, entry: EntrySummary) -> tuple[str, ...]:
+        return (entry.session_id,) if entry.session_id and entry.stream.type == "applicant" else ()
+
+    def carry(self, history: History, key: str, before: Linked | None,
+              entries: list[LedgerEntry], batch: Batch) -> Linked:  # fmt: skip
+        """The session after its new `session.*` entries, with its subject if the batch tied
+        it (a session is tied once)."""
+        folded = before or Linked(None, None)
+        session = folded.state
+        for entry in entries:
+            session = session or Session(key)
+            session.apply(entry.event_type, entry.payload)
+        subject = batch.tied_sessions.get(key, folded.subject)
+        return Linked(session, subject)
+
+    def row(self, key: str, fold: Linked | None) -> Row | None:
+        if fold is None or fold.state is None:
             return None
+        doc = session_view(fold.state, fold.subject)
         return Row(key, doc["subject"], doc["status"], False, doc)
 
 

@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
@@ -32,9 +33,10 @@ from application.storage.entry_feed import LinkChanges
 from application.storage.planner_statistics import PlannerStatistics
 from application.storage.schema import LINK_TABLES
 from domain.entries import AsOf
+from projections.carried import MISSING, CarriedFolds
 from projections.models import AttentionModel
 from projections.new_entries import NewEntries
-from projections.read_model import Batch, Build, ReadModel, Row
+from projections.read_model import NOT_CARRIED, Batch, Build, ReadModel, Row
 from projections.store import BuildUpdate, ReadModelStore
 from projections.subject_links import LinkIndex
 from projections.unapplied import MAX_REPORTED, Unapplied
@@ -73,6 +75,7 @@ class ProjectionRunner:
         # Threads computing a batch's rows: reads on PostgreSQL wait on the server, so several
         # overlap; SQLite reads are this process's own work, which threads cannot share out.
         self.read_threads = READ_THREADS if ledger.database.sql is POSTGRES else 1
+        self.folds = CarriedFolds()  # each row's fold as the last batch left it
 
     def targets(self) -> dict[Build, ReadModel]:
         """Builds this code can advance: those of its models' versions that are not retired."""
@@ -94,24 +97,22 @@ class ProjectionRunner:
         while targets:
             positions = {build: self.store.position(build) for build in targets}
             start = min(positions.values())
-            with self.ledger.reading() as history:
-                entries = history.feed.summaries(start, self.batch_size)
-                if not entries:
-                    break
-                batch = Batch(entries, history.feed.link_changes(start, entries[-1].position))
-            as_of = AsOf(batch.last_position, None)
             behind = [build for build in targets if positions[build] == start]
+            batch = self._batch(start)
+            if batch is None:
+                break
+            as_of = AsOf(batch.last_position, None)
             # A full batch is a catch-up (a rebuild): worth one read transaction even on SQLite,
             # and several reading threads on PostgreSQL. While following, appends come first:
             # their write-ahead log's checkpoints (SQLite), the database server's CPU.
-            catching_up = len(entries) == self.batch_size
+            catching_up = len(batch.entries) == self.batch_size
             builds = {b: targets[b] for b in behind}
             updates = self._updates(builds, batch, as_of, catching_up)
             try:
                 self._write(batch, builds, updates)
             except IntegrityError:
                 continue  # another runner got there first; its rows are as new or newer
-            applied += len(entries)
+            applied += len(batch.entries)
             if progress:
                 progress(batch.last_position, self.ledger.as_of().position)
         promoted = [build for build in targets if build.state == "building"]
@@ -119,6 +120,22 @@ class ProjectionRunner:
             self.store.promote(build)
         self._analyze([build.table for build in promoted])
         return applied
+
+    def _batch(self, after: int) -> Batch | None:
+        """The next entries after a position, with what the models need to carry their rows
+        over them: the entries as stored, and the subjects whose history changed behind them."""
+        with self.ledger.reading() as history:
+            entries = history.feed.summaries(after, self.batch_size)
+            if not entries:
+                return None
+            links = history.feed.link_changes(after, entries[-1].position)
+            stored = history.feed.stored_after(after, len(entries))
+            behind = history.feed.with_entries_upto([s for s, _ in links.stream_subjects], after)
+            rejoined = frozenset(subject for stream, subject in links.stream_subjects
+                                 if stream in behind)  # fmt: skip
+            shared = history.links.shared_identities(links.identity_subjects,
+                                                     AsOf(entries[-1].position, None))  # fmt: skip
+            return Batch(entries, links, after, stored, rejoined, shared)
 
     def _advance_links(self, progress: Progress | None) -> int:
         """Build the links index's new build, if any, and cut over to it."""
@@ -160,14 +177,13 @@ class ProjectionRunner:
         write, gone, or set aside because they could not be computed or encoded.
 
         Each row is computed once a batch, however many builds need it; the attention
-        models compose theirs from the others'. Rows are reads of immutable entries up to
-        one position, so they can be computed in any order: on PostgreSQL, when catching up,
-        by several threads at once, each with a connection, so that their round trips overlap.
+        models compose theirs from the others'. Rows are folds of immutable entries up to
+        one position, so they can be computed in any order.
         """
-        wanted = {(model, key) for model in builds.values() if not isinstance(model, AttentionModel)
-                  for key in model.touched_keys(batch)}  # fmt: skip
-        wanted_in_order = sorted(wanted, key=lambda mk: (mk[0].name, mk[1]))
-        known, failed = self._compute(wanted_in_order, as_of, catching_up)
+        folded = _folded(list(builds.values()))
+        wanted = sorted({(model, key) for model in folded for key in model.touched_keys(batch)},
+                        key=lambda mk: (mk[0].name, mk[1]))  # fmt: skip
+        known, failed = self._compute(folded, wanted, batch, as_of, catching_up)
         updates: dict[Build, BuildUpdate] = {}
         with self.ledger.reading(pin_on_sqlite=catching_up) as history:
             for build, model in builds.items():
@@ -191,32 +207,75 @@ class ProjectionRunner:
         return updates
 
     def _compute(
+        self, models: list[ReadModel], wanted: list[tuple[ReadModel, str]], batch: Batch,
+        as_of: AsOf, catching_up: bool,
+    ) -> tuple[Computed, Failed]:  # fmt: skip
+        """Each wanted row of the models: its fold carried over the batch where it can be,
+        else read from the ledger; the folds are kept for the next batch (`CarriedFolds`)."""
+        known: Computed = {}
+        failed: Failed = {}
+        folds: dict[ReadModel, dict[str, Any]] = {model: {} for model in models}
+        from_ledger: list[tuple[ReadModel, str]] = []
+        with self.ledger.reading(pin_on_sqlite=catching_up) as history:
+            entries = {model: batch.entries_by_key(model) for model in folds}
+            for model, key in wanted:
+                before = self.folds.before(model, key, batch.after)
+                try:
+                    fold = NOT_CARRIED if before is MISSING else model.carry(
+                        history, key, before, entries[model].get(key, []), batch)  # fmt: skip
+                    if fold is NOT_CARRIED:
+                        from_ledger.append((model, key))
+                    else:
+                        known[(model, key)] = model.row(key, fold)
+                        folds[model][key] = fold
+                except Exception as error:
+                    if is_store_error(error):
+                        raise
+                    failed[(model, key)] = error
+        read, unread = self._read_folds(from_ledger, as_of, catching_up)
+        for (model, key), fold in read.items():
+            try:
+                known[(model, key)] = model.row(key, fold)
+                folds[model][key] = fold
+            except Exception as error:
+                failed[(model, key)] = error
+        failed.update(unread)
+        for model, kept in folds.items():
+            lost = {key for m, key in failed if m is model}
+            self.folds.advance(model, batch.after, batch.last_position, kept, lost)
+        return known, failed
+
+    def _read_folds(
         self, wanted: list[tuple[ReadModel, str]], as_of: AsOf, catching_up: bool
-    ) -> tuple[Computed, Failed]:
-        def compute(chunk: list[tuple[ReadModel, str]]) -> tuple[Computed, Failed]:
-            known: Computed = {}
+    ) -> tuple[dict[tuple[ReadModel, str], Any], Failed]:
+        """Folds read from the ledger at the prefix: on PostgreSQL, when catching up, by
+        several threads at once, each with a connection, so that their round trips overlap."""
+
+        def read(chunk: list[tuple[ReadModel, str]]) -> tuple[dict[tuple[ReadModel, str], Any],
+                                                               Failed]:  # fmt: skip
+            folds: dict[tuple[ReadModel, str], Any] = {}
             failed: Failed = {}
             with self.ledger.reading(pin_on_sqlite=catching_up) as history:
                 for m, key in chunk:
                     try:
-                        known[(m, key)] = m.compute(history, key, as_of)
+                        folds[(m, key)] = m.fold(history, key, as_of)
                     except Exception as error:
                         if is_store_error(error):
                             raise
                         failed[(m, key)] = error
-            return known, failed
+            return folds, failed
 
         threads = self.read_threads if catching_up and len(wanted) > 1 else 1
         if threads == 1:
-            return compute(wanted)
+            return read(wanted)
         chunks = [wanted[i::threads] for i in range(threads)]
-        known: Computed = {}
+        folds: dict[tuple[ReadModel, str], Any] = {}
         failed: Failed = {}
         with ThreadPoolExecutor(threads, thread_name_prefix="projection-read") as pool:
-            for rows, errors in pool.map(compute, chunks):
-                known.update(rows)
+            for some, errors in pool.map(read, chunks):
+                folds.update(some)
                 failed.update(errors)
-        return known, failed
+        return folds, failed
 
     def _write(
         self, batch: Batch, builds: dict[Build, ReadModel], updates: dict[Build, BuildUpdate]
@@ -297,6 +356,14 @@ class ProjectionRunner:
                     stop.wait(delay)
                     continue
                 new_entries.wait(stop)
+
+
+def _folded(models: list[ReadModel]) -> list[ReadModel]:
+    """The models whose rows a batch folds: each model itself, or for an attention model the
+    models its rows come from."""
+    parts = [[m for m, _ in model.parts.values()] if isinstance(model, AttentionModel) else [model]
+             for model in models]  # fmt: skip
+    return list(dict.fromkeys(part for some in parts for part in some))
 
 
 def _note(model: ReadModel, key: str, batch: Batch, error: Exception) -> Unapplied:

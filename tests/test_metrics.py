@@ -85,7 +85,7 @@ def test_metrics_show_each_read_models_lag_and_the_rows_it_set_aside(
     def failing(*args: Any) -> Any:
         raise RuntimeError("a fold that fails")
 
-    monkeypatch.setattr(CheckModel, "compute", failing)
+    monkeypatch.setattr(CheckModel, "row", failing)
     client.deliver(fresh(check_id="chk_1"))
     client.deliver(fresh("session.created", session_id="s_1", external_ref="u_1"))
     lagging = scrape(client.get("/metrics").text)

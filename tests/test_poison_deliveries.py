@@ -205,14 +205,14 @@ def test_a_later_entry_that_applies_clears_a_rows_note(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger, runner = services.ledger, services.runner
-    compute = CheckModel.compute
+    row = CheckModel.row
 
-    def flaky(self: CheckModel, history: Any, key: str, as_of: Any) -> Any:
-        if as_of.position < 2:
-            raise RuntimeError("a fold that fails on this prefix")
-        return compute(self, history, key, as_of)
+    def flaky(self: CheckModel, key: str, fold: Any) -> Any:
+        if fold.state is not None and fold.state.status == "clear":
+            raise RuntimeError("a row that fails while the check is clear")
+        return row(self, key, fold)
 
-    monkeypatch.setattr(CheckModel, "compute", flaky)
+    monkeypatch.setattr(CheckModel, "row", flaky)
     ledger.record(legacy(example("check.completed", check_id="chk_1")))
     runner.catch_up()
     checks = next(s for s in runner.states() if s["name"] == "checks")
@@ -228,7 +228,7 @@ def test_an_admin_retries_the_rows_a_read_model_set_aside(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patched:
-        patched.setattr(CheckModel, "compute", lambda *args: 1 / 0)  # a bug in the fold
+        patched.setattr(CheckModel, "row", lambda *args: 1 / 0)  # a bug in the read model
         run_json(capsys, "projections", "rebuild", "checks")
     status = run_json(capsys, "projections", "status")["projections"]
     [checks] = [s for s in status if s["name"] == "checks" and s["state"] == "live"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -379,31 +380,42 @@ def test_personal_data_after_an_erasure_in_the_same_batch_is_stored_erased(
     }  # fmt: skip
 
 
-def test_an_erasure_another_process_commits_while_a_batch_is_planned_is_not_undone(
+def test_an_erasure_another_process_asks_for_while_a_batch_is_planned_waits_for_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """PostgreSQL: a batch is planned before it takes the lock that orders appends, so another
-    process can erase a session in between. The batch finds out under the lock and is planned
-    again. (On SQLite the write lock is held from planning to commit: no one erases between.)"""
+    """PostgreSQL: a batch is planned under the lock that orders appends, so another
+    process's erasure cannot come between its planning and its insert: it waits for the
+    batch's commit, then erases what the batch sealed. (SQLite checks under its write lock
+    that nothing was erased since the planning, and plans again if something was.)"""
     url = empty_postgres_database()
     this, other = (Ledger.open(url, master_key=MASTER_KEY) for _ in range(2))
     try:
         other.ingest(json.dumps(extraction("d-r", "first", "KEPT")).encode(), None)  # its key
         other.ingest(json.dumps(event("session.created", "created", session_id="s-r",
                                       external_ref="rae")).encode(), None)  # fmt: skip
-        plan, erased = this.appender.planner.plan, list[object]()
+        plan, erasing = this.appender.planner.plan, list[threading.Thread]()
+        erased: list[object] = []
+
+        def erase() -> None:
+            erased.append(other.ingest(json.dumps(event(
+                "session.redacted", "redacted", session_id="s-r", external_ref="rae"
+            )).encode(), None))  # fmt: skip
 
         def planned_while_another_process_erases(*args: Any) -> Any:
             planned = plan(*args)
-            if not erased:
-                erased.append(other.ingest(json.dumps(event(
-                    "session.redacted", "redacted", session_id="s-r", external_ref="rae"
-                )).encode(), None))  # fmt: skip
+            if not erasing:
+                erasing.append(threading.Thread(target=erase))
+                erasing[0].start()
+                erasing[0].join(0.5)
+                assert not erased, "the erasure came between the planning and the insert"
             return planned
 
         monkeypatch.setattr(this.appender.planner, "plan", planned_while_another_process_erases)
         this.ingest(json.dumps(extraction("d-r", "late", "LEAK", session_id="s-r")).encode(), None)
-        assert erased and extracted_names(this) == {"first": "KEPT", "late": "[erased]"}
+        erasing[0].join(30)
+        # Recorded before the erasure, "late" tied the document to the session, whose
+        # erasure covers its documents: both extractions are erased.
+        assert erased and extracted_names(this) == {"first": "[erased]", "late": "[erased]"}
     finally:
         this.close()
         other.close()

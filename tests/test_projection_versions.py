@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from application.reading.history import History
 from cli.main import main
-from domain.entries import AsOf
+from domain.subject import SubjectStatus
 from projections.diff import diff_builds
 from projections.models import READ_MODELS, SUBJECT_STATUS, SubjectStatusModel
 from projections.read_model import Row, Selection
@@ -23,8 +22,8 @@ class SubjectStatusV2(SubjectStatusModel):
 
     version = 2
 
-    def compute(self, history: History, key: str, as_of: AsOf) -> Row | None:
-        row = super().compute(history, key, as_of)
+    def row(self, key: str, fold: SubjectStatus | None) -> Row | None:
+        row = super().row(key, fold)
         if row and row.doc["verification"]["status"] == "pending_review":
             doc = {**row.doc, "verification": {**row.doc["verification"], "status": "in_review"}}
             return replace(row, status="in_review", doc=doc)

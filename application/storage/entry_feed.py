@@ -40,6 +40,21 @@ class LinkChanges:
     left_anonymous: list[str] = field(default_factory=list)
 
 
+class StoredEntries:
+    """Entries read but not decoded yet: a reader that needs a few of them decodes those."""
+
+    def __init__(self, rows: EntryRows, stored: dict[int, Any]) -> None:
+        self._rows = rows
+        self._stored = stored
+        self._decoded: dict[int, LedgerEntry] = {}
+
+    def at(self, position: int) -> LedgerEntry:
+        entry = self._decoded.get(position)
+        if entry is None:
+            entry = self._decoded[position] = self._rows.entry(self._stored[position])
+        return entry
+
+
 class EntryFeed:
     def __init__(self, uow: UnitOfWork, rows: EntryRows) -> None:
         self.uow = uow
@@ -57,6 +72,13 @@ class EntryFeed:
         query = (f"{self.rows.select} WHERE e.position>? AND s.{self.uow.sql.position_column}>?"
                  " ORDER BY e.position LIMIT ?")  # fmt: skip
         return [self.rows.entry(row) for row in self.uow.rows(query, after, after, limit)]
+
+    def stored_after(self, after: int, limit: int) -> StoredEntries:
+        """The next entries after a position, as stored: each decoded when first asked for."""
+        query = (f"{self.rows.select} WHERE e.position>? AND s.{self.uow.sql.position_column}>?"
+                 " ORDER BY e.position LIMIT ?")  # fmt: skip
+        rows = self.uow.rows(query, after, after, limit)
+        return StoredEntries(self.rows, {row["position"]: row for row in rows})
 
     def count_after(self, position: int) -> int:
         rows = self.uow.rows("SELECT count(*) AS n FROM ledger_entries WHERE position>?", position)
@@ -147,6 +169,22 @@ class EntryFeed:
             identity_subjects=[r["subject"] for r in identities],
             left_anonymous=sorted(left_anonymous),
         )
+
+    def with_entries_upto(self, streams: list[StreamKey], position: int) -> set[StreamKey]:
+        """Those of the streams with an entry at or before a position (by the stream index,
+        a few hundred streams a query)."""
+        if position == 0 or not streams:
+            return set()
+        by_id = {stream.id.hex: stream for stream in streams}
+        ids, found = sorted(by_id), set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            probe = "SELECT ? AS stream_id WHERE EXISTS (SELECT 1 FROM ledger_entries"
+            probe += " WHERE stream_id=? AND position<=?)"
+            params = [p for stream_id in chunk for p in (stream_id, stream_id, position)]
+            rows = self.uow.rows(" UNION ALL ".join([probe] * len(chunk)), *params)
+            found |= {by_id[row["stream_id"]] for row in rows}
+        return found
 
     def keys_seen(self, kind: str, as_of: AsOf) -> list[str]:
         """Every subject, session id, or key of one stream type with an entry in the prefix."""
