@@ -21,6 +21,7 @@ import psycopg
 from application.ledger import Ledger
 from application.privacy.keyring import parse_master_key
 from application.reading import reconstruct
+from application.transparency import leaf_workers
 from application.transparency.checkpoints import SigningKey
 from bench.histories import ID_FIELDS, history, templates
 from bench.servers import MASTER_KEY, SIGNING_KEY
@@ -289,7 +290,11 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
 def main() -> None:
     task, url, *rest = sys.argv[1:]
     result = TASKS[task](url, *(int(r) for r in rest))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # This process's peak, and the largest of any process it started (`ledger verify`'s
+    # leaf workers) once for each of them: an upper bound of what the work held at once.
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["peak_rss_mb"] = own + (leaf_workers.WORKERS * child if child else 0)
     print(json.dumps(result))
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from api.app import create_app
 from application.ledger import Ledger
+from application.transparency import leaf_workers
 from bootstrap.credentials import Credentials
 from bootstrap.services import Services
 from bootstrap.settings import Settings
@@ -25,6 +26,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest) -> str:
     """Which store a test runs on: every storage test runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture(params=["hashed here", "hashed by workers"])
+def leaf_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Verification recomputes every leaf in its own process, or, for a large log, in worker
+    processes (`leaf_workers`): tests of what it catches run both ways."""
+    if request.param == "hashed by workers":
+        monkeypatch.setattr(leaf_workers, "MIN_ENTRIES", 0)
+        monkeypatch.setattr(leaf_workers, "SPAN", 7)  # many spans, even for a few entries
     return str(request.param)
 
 

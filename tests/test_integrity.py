@@ -17,6 +17,8 @@ from application.storage.schema import INDEX_FIELDS
 from cli.main import main
 from tests.helpers import MASTER_KEY, MASTER_KEY_TEXT, LedgerClient, deliver_all, session_event
 
+pytestmark = pytest.mark.usefixtures("leaf_hashing")
+
 
 def session_created(n: int) -> dict[str, Any]:
     return session_event(session_id=f"s{n}", ref=f"u{n % 4}", key=f"k{n}")

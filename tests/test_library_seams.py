@@ -9,7 +9,8 @@ _insert_stored_events` (`application/storage/recorders.py`), and the tracking
 recorders' `_insert_tracking` and `_max_tracking_id` (`projections/store.py`).
 It also relies on `Application.save` passing keyword arguments through to the
 recorder's `insert_events`, and on `SQLiteTransaction` (`application/storage/
-database.py`) rolling back and translating errors.
+database.py`) rolling back and translating errors, and on the PostgreSQL pool's `kwargs`
+holding its connection settings (`Database.connection_target`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
+import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
@@ -28,6 +30,7 @@ from eventsourcing.postgres import (
     PostgresTrackingRecorder,
 )
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg.conninfo import conninfo_to_dict
 
 from application.ledger import Ledger
 from application.storage.dialect import POSTGRES
@@ -143,3 +146,18 @@ def test_a_writing_unit_on_sqlite_holds_the_write_lock_and_translates_errors(
     finally:
         other.close()
         ledger.close()
+
+
+def test_another_process_can_open_the_database_to_read_it(ledger: Ledger) -> None:
+    """`ledger verify`'s leaf workers open the database themselves: from the SQLite file's
+    path, or from the connection settings of the library's PostgreSQL pool (`kwargs`)."""
+    target = ledger.database.connection_target()
+    assert target is not None
+    kind, where = target
+    if kind == "postgres":
+        settings = conninfo_to_dict(where)
+        assert {"dbname", "host", "port", "user"} <= set(settings)
+        with psycopg.connect(where) as connection:
+            assert connection.execute("SELECT count(*) FROM ledger_entries").fetchone() == (0,)
+    else:
+        assert kind == "sqlite" and Path(where).is_file()

@@ -19,6 +19,8 @@ from tests.databases import NewDatabase
 from tests.helpers import MASTER_KEY, SIGNING_KEY, deliver_all, session_event
 from tests.test_integrity import execute
 
+pytestmark = pytest.mark.usefixtures("leaf_hashing")
+
 
 def recorded(ledger: Ledger, start: int, count: int) -> None:
     deliver_all(ledger, [session_event(session_id=f"s{n}", ref=f"u{n % 4}", key=f"k{n}")

@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.persistence import OperationalError
 from eventsourcing.sqlite import SQLiteCursor, SQLiteTransaction
+from psycopg.conninfo import make_conninfo
 
 from application.storage.dialect import POSTGRES, Dialect
 from application.storage.unit_of_work import UnitOfWork
@@ -51,6 +52,21 @@ class Database:
         self.datastore = datastore
         self.sql = sql
         self.sqlite_path = sqlite_path
+
+    def connection_target(self) -> tuple[str, str] | None:
+        """How another process opens this database to read it: ("sqlite", path) or
+        ("postgres", conninfo); None for a SQLite database in memory."""
+        if self.sql is POSTGRES:
+            wanted = ("dbname", "host", "port", "user", "password")
+            kwargs = self.datastore.pool.kwargs
+            return "postgres", make_conninfo(**{k: str(kwargs[k]) for k in wanted if kwargs.get(k)})
+        if (
+            not self.sqlite_path
+            or ":memory:" in self.sqlite_path
+            or "mode=memory" in self.sqlite_path
+        ):
+            return None
+        return "sqlite", self.sqlite_path
 
     @contextmanager
     def reading(self, *, pin_on_sqlite: bool = False) -> Iterator[UnitOfWork]:

@@ -167,6 +167,20 @@ class TransparencyLog:
             cursor.execute(sql(query), (after, after, limit))  # both sides bounded
             return list(cursor.fetchall())
 
+    def head(self) -> int:
+        """The position of the newest entry (0 for an empty ledger)."""
+        with self.database.reading() as uow:
+            rows = uow.rows("SELECT max(position) AS p FROM ledger_entries")
+        return int(rows[0]["p"] or 0)
+
+    def span_query(self) -> str:
+        """`page`'s query for the entries after a position (its first two parameters) up to
+        another (its third), in the database's own placeholders: for `leaf_workers`."""
+        sql = self.database.sql
+        return sql(f"{self._select} FROM ledger_entries e LEFT JOIN {sql.events_table} s"
+                   f" ON s.{sql.position_column} = e.position AND s.{sql.position_column} > ?"
+                   " WHERE e.position > ? AND e.position <= ? ORDER BY e.position")  # fmt: skip
+
     def event_without_entry(self, after: int, before: int) -> int | None:
         """The first position between two whose event has no index row (it was deleted)."""
         sql = self.database.sql

@@ -12,12 +12,14 @@ end, the root the stored tiles give must be the one the entries give.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from application.integrity.verification import Chain, Digest, Verification
 from application.storage.dialect import POSTGRES
+from application.transparency import leaf_workers
 from application.transparency.access_log_tree import AccessLogTree
 from application.transparency.checkpoints import Checkpoint, CheckpointError, VerifierKey
 from application.transparency.issued_checkpoints import IssuedCheckpoints
@@ -90,20 +92,31 @@ class TreeCheck:
 
     def entry(self, row: tuple[Any, ...], leaf_index: int | None) -> Failure | None:
         """Check one entry (`row`: the stored event's four columns then the index row)."""
-        position, index = row[4], self.tree.size
+        position = row[4]
+        try:
+            hashed: bytes | None = leaf_hash(leaf_bytes(row[4:], *row[:4]))
+        except (TypeError, ValueError, UnicodeDecodeError):
+            hashed = None
+        return self.hashed(position, leaf_index, hashed)
+
+    def hashed(self, position: int, leaf_index: int | None, hashed: bytes | None
+               ) -> Failure | None:  # fmt: skip
+        """Check one entry by its leaf index and its leaf hash, computed here or by a worker
+        (`leaf_workers`; None: a value of the wrong type)."""
+        index = self.tree.size
         if index == 0 and (failure := self._at_size(0)):  # a checkpoint of the empty log
             return failure
         if leaf_index != index:
             return Failure(position, f"its leaf index is {leaf_index}, where leaf {index} was"
                            " due: entries were deleted, inserted or reordered")  # fmt: skip
-        try:
-            hashed = leaf_hash(leaf_bytes(row[4:], *row[:4]))
-        except (TypeError, ValueError, UnicodeDecodeError):
+        if hashed is None:
             return Failure(position, "the stored entry was changed (a value of the wrong type)")
         if hashed != self._stored.at(index):
             return Failure(position, "the stored entry no longer gives the leaf the tree holds")
         self.tree.append(hashed)
-        return self._at_size(position)
+        if self.tree.size in self.expected or self.tree.size >= self._kept_size:
+            return self._at_size(position)  # a checkpoint to check here, or more to read
+        return None
 
     def __post_init__(self) -> None:
         self._stored = StoredLeaves(self.log.tiles, self.log.database)
@@ -159,29 +172,41 @@ class LogVerification:
 
 
 def verify_tree(check: TreeCheck, page: int = 2000) -> tuple[Failure | None, int]:
-    """Every entry through `check`, in position order, a page at a time (on PostgreSQL the
-    next page is read in another thread while this one is checked); the first failure, and
-    the last position checked."""
-    log = check.log
-    last = 0
+    """Every entry through `check`, in position order; the first failure, and the last
+    position checked."""
+    log, last = check.log, 0
+    for position, leaf_index, present, hashed in _hashed_entries(log, page):
+        if not present:
+            return Failure(position, "the entry's event was deleted"), last
+        if leaf_index != check.tree.size and (gone := log.event_without_entry(last, position)):
+            return Failure(gone, "the event has no index row: it was deleted"), last
+        if failure := check.hashed(position, leaf_index, hashed):
+            return failure, last
+        last = position
+    return check.finish(last), last
+
+
+def _hashed_entries(log: TransparencyLog, page: int) -> Iterator[leaf_workers.Hashed]:
+    """Every entry with its leaf hash: from worker processes for a large log, else a page at
+    a time here (on PostgreSQL the next page read in another thread while this one is
+    hashed)."""
+    target = log.database.connection_target()
+    head = log.head()
+    if target is not None and head >= leaf_workers.MIN_ENTRIES:
+        yield from leaf_workers.hashed_entries(target, log.span_query(), head)
+        return
     with ThreadPoolExecutor(1, thread_name_prefix="log-read") as reader:
         ahead = log.database.sql is POSTGRES
         pending = reader.submit(log.page, 0, page) if ahead else None
+        last = 0
         while True:
             rows = pending.result() if pending else log.page(last, page)
             if ahead and len(rows) == page:
                 pending = reader.submit(log.page, rows[-1][5], page)
-            for row in rows:
-                position = row[5]
-                if row[4] is None:
-                    return Failure(position, "the entry's event was deleted"), last
-                if row[0] != check.tree.size and (gone := log.event_without_entry(last, position)):
-                    return Failure(gone, "the event has no index row: it was deleted"), last
-                if failure := check.entry(row[1:], row[0]):
-                    return failure, last
-                last = position
+            yield from leaf_workers.hash_rows(rows)
             if len(rows) < page:
-                return check.finish(last), last
+                return
+            last = rows[-1][5]
 
 
 def verify_ledger(
