@@ -137,7 +137,7 @@ def test_a_forged_signature_is_refused(ledger: Ledger) -> None:
     assert not result.ok and "signature" in (result.problem or "")
 
 
-@pytest.mark.parametrize("count", [0, 1, 255, 256, 257, 600])
+@pytest.mark.parametrize("count", [0, 1, 15, 16, 17, 255, 256, 257, 600])
 def test_an_intact_ledger_verifies_at_every_tile_boundary(ledger: Ledger, count: int) -> None:
     recorded(ledger, 0, count)
     signed(ledger)
