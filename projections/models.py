@@ -43,7 +43,7 @@ class SubjectStatusModel(ReadModel):
         return (entry.subject,) if entry.subject else entry.anonymous
 
     def carry(
-        self, history: History, key: str, before: SubjectStatus | None,
+        self, key: str, before: SubjectStatus | None,
         entries: list[LedgerEntry], batch: Batch,
     ) -> SubjectStatus | NotCarried | None:  # fmt: skip
         """A subject's history grows by its streams' new entries, unless a stream with
@@ -93,7 +93,7 @@ class _StreamModel(ReadModel):
     def entry_keys(self, entry: EntrySummary) -> tuple[str, ...]:
         return (entry.stream.key,) if entry.stream.type == self.kind else ()
 
-    def carry(self, history: History, key: str, before: Linked | None,
+    def carry(self, key: str, before: Linked | None,
               entries: list[LedgerEntry], batch: Batch) -> Linked:  # fmt: skip
         """The stream's state after its new entries, with its subject if the batch linked it."""
         folded = before or Linked(None, None)
@@ -167,7 +167,7 @@ class SessionModel(ReadModel):
     def entry_keys(self, entry: EntrySummary) -> tuple[str, ...]:
         return (entry.session_id,) if entry.session_id and entry.stream.type == "applicant" else ()
 
-    def carry(self, history: History, key: str, before: Linked | None,
+    def carry(self, key: str, before: Linked | None,
               entries: list[LedgerEntry], batch: Batch) -> Linked:  # fmt: skip
         """The session after its new `session.*` entries, with its subject if the batch tied
         it (a session is tied once)."""

@@ -103,7 +103,7 @@ class ReadModel:
         """The rows whose fold the entry extends."""
         raise NotImplementedError
 
-    def carry(self, history: History, key: str, before: Any, entries: list[LedgerEntry],
+    def carry(self, key: str, before: Any, entries: list[LedgerEntry],
               batch: Batch) -> Any:  # fmt: skip
         """The row's fold after the batch, from its fold at `batch.after` (None at the
         ledger's start) and the batch's `entries` for it; or `NOT_CARRIED`."""

@@ -216,22 +216,19 @@ class ProjectionRunner:
         failed: Failed = {}
         folds: dict[ReadModel, dict[str, Any]] = {model: {} for model in models}
         from_ledger: list[tuple[ReadModel, str]] = []
-        with self.ledger.reading(pin_on_sqlite=catching_up) as history:
-            entries = {model: batch.entries_by_key(model) for model in folds}
-            for model, key in wanted:
-                before = self.folds.before(model, key, batch.after)
-                try:
-                    fold = NOT_CARRIED if before is MISSING else model.carry(
-                        history, key, before, entries[model].get(key, []), batch)  # fmt: skip
-                    if fold is NOT_CARRIED:
-                        from_ledger.append((model, key))
-                    else:
-                        known[(model, key)] = model.row(key, fold)
-                        folds[model][key] = fold
-                except Exception as error:
-                    if is_store_error(error):
-                        raise
-                    failed[(model, key)] = error
+        entries = {model: batch.entries_by_key(model) for model in folds}
+        for model, key in wanted:
+            before = self.folds.before(model, key, batch.after)
+            try:
+                fold = NOT_CARRIED if before is MISSING else model.carry(
+                    key, before, entries[model].get(key, []), batch)  # fmt: skip
+                if fold is NOT_CARRIED:
+                    from_ledger.append((model, key))
+                else:
+                    known[(model, key)] = model.row(key, fold)
+                    folds[model][key] = fold
+            except Exception as error:
+                failed[(model, key)] = error
         read, unread = self._read_folds(from_ledger, as_of, catching_up)
         for (model, key), fold in read.items():
             try:

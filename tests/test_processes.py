@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -138,39 +138,62 @@ def test_hundreds_of_simultaneous_deliveries_for_one_subject_are_all_recorded_in
         assert live == exact
 
 
-def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_path: Path) -> None:
-    server = LedgerServer(database_url, tmp_path).start()
-    acknowledged: dict[str, int] = {}
-    stop = threading.Event()
+class Load:
+    """Eight threads sending new sessions of a few subjects, worker `w` to server `w % N`,
+    each until its server dies or is stopped; every acknowledged position kept by key."""
 
-    def keep_sending(worker: int) -> None:
+    def __init__(self, servers: list[LedgerServer], ref: Callable[[int, int], str]) -> None:
+        self.servers, self.ref = servers, ref
+        self.acknowledged: dict[str, int] = {}
+        self.stopped = [threading.Event() for _ in servers]
+        self.threads = [threading.Thread(target=self._send, args=(w,)) for w in range(8)]
+
+    def delivery(self, worker: int, n: int) -> dict[str, Any]:
+        return session_created(f"s{worker}-{n}", f"idk-{worker}-{n}", self.ref(worker, n))
+
+    def _send(self, worker: int) -> None:
+        side = worker % len(self.servers)
         for n in range(10_000):
-            if stop.is_set():
+            if self.stopped[side].is_set():
                 return
-            delivery = session_created(f"s{worker}-{n}", f"idk-{worker}-{n}", f"u{worker}")
+            delivery = self.delivery(worker, n)
             try:
-                answer = server.deliver(delivery)
+                answer = self.servers[side].deliver(delivery)
             except Exception:  # the server died mid-request: nothing was acknowledged
                 return
             if answer.status_code == 200:
-                acknowledged[delivery["idempotency_key"]] = answer.json()["position"]
+                self.acknowledged[delivery["idempotency_key"]] = answer.json()["position"]
 
-    threads = [threading.Thread(target=keep_sending, args=(w,)) for w in range(8)]
-    for thread in threads:
-        thread.start()
-    wait_until(lambda: len(acknowledged) >= 150, timeout=60, what="150 deliveries acknowledged")
+    def start(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        for event in self.stopped:
+            event.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+            assert not thread.is_alive()
+
+    def assert_each_recorded_once_where_acknowledged(self, server: LedgerServer) -> None:
+        for key, position in self.acknowledged.items():
+            worker, n = map(int, key.removeprefix("idk-").split("-"))
+            again = server.deliver(self.delivery(worker, n))
+            assert again.json() == {"status": "duplicate", "position": position}
+
+
+def test_sigkill_under_load_loses_nothing_acknowledged(database_url: str, tmp_path: Path) -> None:
+    server = LedgerServer(database_url, tmp_path).start()
+    load = Load([server], lambda worker, n: f"u{worker}").start()
+    wait_until(lambda: len(load.acknowledged) >= 150, timeout=60,
+               what="150 deliveries acknowledged")  # fmt: skip
     server.kill()
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
-        assert not thread.is_alive()
+    load.stop()
 
     restarted = LedgerServer(database_url, tmp_path).start()
     try:
-        for key, position in acknowledged.items():
-            worker, n = key.removeprefix("idk-").split("-")
-            again = restarted.deliver(session_created(f"s{worker}-{n}", key, f"u{worker}"))
-            assert again.json() == {"status": "duplicate", "position": position}
+        load.assert_each_recorded_once_where_acknowledged(restarted)
         ledger = Ledger.open(database_url, master_key=MASTER_KEY)
         assert_every_event_indexed(ledger)
         ledger.close()
@@ -188,44 +211,20 @@ def test_sigkill_of_either_of_two_processes_loses_nothing_acknowledged(
     either acknowledged is recorded once, where it said, and the log still verifies."""
     servers = [LedgerServer(database_url, tmp_path).start(),
                LedgerServer(database_url, tmp_path, projections=False).start()]  # fmt: skip
-    acknowledged: dict[str, int] = {}
-    stop = [threading.Event(), threading.Event()]
-
-    def keep_sending(worker: int) -> None:
-        side = worker % 2
-        for n in range(10_000):
-            if stop[side].is_set():
-                return
-            delivery = session_created(f"s{worker}-{n}", f"idk-{worker}-{n}", f"u{n % 3}")
-            try:
-                answer = servers[side].deliver(delivery)
-            except Exception:  # the server died mid-request: nothing was acknowledged
-                return
-            if answer.status_code == 200:
-                acknowledged[delivery["idempotency_key"]] = answer.json()["position"]
-
-    threads = [threading.Thread(target=keep_sending, args=(w,)) for w in range(8)]
-    for thread in threads:
-        thread.start()
+    load = Load(servers, lambda worker, n: f"u{n % 3}").start()
     try:
-        wait_until(lambda: len(acknowledged) >= 150, timeout=60, what="150 acknowledged")
+        wait_until(lambda: len(load.acknowledged) >= 150, timeout=60, what="150 acknowledged")
         servers[killed].kill()
-        stop[killed].set()
-        alive = len(acknowledged)
-        wait_until(lambda: len(acknowledged) >= alive + 100, timeout=60,
+        load.stopped[killed].set()
+        alive = len(load.acknowledged)
+        wait_until(lambda: len(load.acknowledged) >= alive + 100, timeout=60,
                    what="the other process going on")  # fmt: skip
     finally:
-        for event in stop:
-            event.set()
-        for thread in threads:
-            thread.join(timeout=30)
+        load.stop()
         servers[1 - killed].stop()
     restarted = LedgerServer(database_url, tmp_path).start()
     try:
-        for key, position in acknowledged.items():
-            worker, n = key.removeprefix("idk-").split("-")
-            again = restarted.deliver(session_created(f"s{worker}-{n}", key, f"u{int(n) % 3}"))
-            assert again.json() == {"status": "duplicate", "position": position}
+        load.assert_each_recorded_once_where_acknowledged(restarted)
         ledger = Ledger.open(database_url, master_key=MASTER_KEY)
         assert_every_event_indexed(ledger)
         assert ledger.verify(SIGNING_KEY.verifier).ok  # every entry its leaf, in order

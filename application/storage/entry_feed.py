@@ -48,6 +48,10 @@ class StoredEntries:
         self._stored = stored
         self._decoded: dict[int, LedgerEntry] = {}
 
+    def all(self) -> list[LedgerEntry]:
+        """Every entry, decoded, in position order."""
+        return [self.at(position) for position in self._stored]
+
     def at(self, position: int) -> LedgerEntry:
         entry = self._decoded.get(position)
         if entry is None:
@@ -67,14 +71,12 @@ class EntryFeed:
 
     def entries_after(self, after: int, limit: int) -> list[LedgerEntry]:
         """The next entries after a position."""
-        # Both sides of the join bounded: a merge join would otherwise read the events'
-        # index from the first position on.
-        query = (f"{self.rows.select} WHERE e.position>? AND s.{self.uow.sql.position_column}>?"
-                 " ORDER BY e.position LIMIT ?")  # fmt: skip
-        return [self.rows.entry(row) for row in self.uow.rows(query, after, after, limit)]
+        return self.stored_after(after, limit).all()
 
     def stored_after(self, after: int, limit: int) -> StoredEntries:
         """The next entries after a position, as stored: each decoded when first asked for."""
+        # Both sides of the join bounded: a merge join would otherwise read the events'
+        # index from the first position on.
         query = (f"{self.rows.select} WHERE e.position>? AND s.{self.uow.sql.position_column}>?"
                  " ORDER BY e.position LIMIT ?")  # fmt: skip
         rows = self.uow.rows(query, after, after, limit)
@@ -118,17 +120,11 @@ class EntryFeed:
         """The sessions each stream had named up to a position (a stream's anonymous subjects),
         read a few hundred streams at a time."""
         named: dict[str, list[str]] = {}
-        ordered = sorted(streams)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            rows = self.uow.rows(
-                f"SELECT stream_id, session_id FROM session_mentions WHERE position<=?"
-                f" AND stream_id IN ({','.join('?' * len(chunk))})",
-                upto,
-                *chunk,
-            )
-            for row in rows:
-                named.setdefault(row["stream_id"], []).append(row["session_id"])
+        rows = self.uow.rows_in("SELECT stream_id, session_id FROM session_mentions"
+                                " WHERE stream_id IN ({marks}) AND position<=?", sorted(streams),
+                                upto)  # fmt: skip
+        for row in rows:
+            named.setdefault(row["stream_id"], []).append(row["session_id"])
         return named
 
     def link_changes(self, after: int, upto: int) -> LinkChanges:

@@ -36,57 +36,26 @@ class LinkQueries:
 
     def shared_identity_with(self, subject: str, as_of: AsOf) -> list[str]:
         """The other subjects an identity of this one appears under (possible duplicates)."""
-        # Two reads, each by index: joined in one, PostgreSQL without planner statistics
-        # scanned every identity reference.
-        identities = self.uow.rows(
-            "SELECT identity_id FROM identity_refs WHERE subject=? AND position<=?",
-            subject,
-            as_of.position,
-        )
-        if not identities:
-            return []
-        marks = ",".join("?" * len(identities))
-        rows = self.uow.rows(
-            f"SELECT DISTINCT subject FROM identity_refs WHERE identity_id IN ({marks})"
-            " AND position<=? AND subject<>?",
-            *(row["identity_id"] for row in identities),
-            as_of.position,
-            subject,
-        )
-        return sorted(row["subject"] for row in rows)
+        return self.shared_identities([subject], as_of)[subject]
 
     def shared_identities(self, subjects: Sequence[str], as_of: AsOf) -> dict[str, list[str]]:
-        """`shared_identity_with` of each of the subjects, in two reads a few hundred subjects
-        at a time (each by index, as there)."""
+        """`shared_identity_with` of each of the subjects: their identities, then the subjects
+        of those, a few hundred a read. (Two reads, each by index: joined in one, PostgreSQL
+        without planner statistics scanned every identity reference.)"""
         shared: dict[str, list[str]] = {subject: [] for subject in subjects}
-        ordered = sorted(shared)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            refs = self.uow.rows(
-                f"SELECT identity_id, subject FROM identity_refs WHERE subject IN ({marks})"
-                " AND position<=?",
-                *chunk,
-                as_of.position,
-            )
-            identities: dict[str, set[str]] = {}
-            for ref in refs:
-                identities.setdefault(ref["identity_id"], set()).add(ref["subject"])
-            if not identities:
-                continue
-            ids = sorted(identities)
-            for at in range(0, len(ids), 500):
-                some = ids[at : at + 500]
-                rows = self.uow.rows(
-                    f"SELECT identity_id, subject FROM identity_refs WHERE identity_id IN"
-                    f" ({','.join('?' * len(some))}) AND position<=?",
-                    *some,
-                    as_of.position,
-                )
-                for row in rows:
-                    for subject in identities[row["identity_id"]]:
-                        if row["subject"] != subject:
-                            shared[subject].append(row["subject"])
+        refs = self.uow.rows_in("SELECT identity_id, subject FROM identity_refs WHERE subject IN"
+                                " ({marks}) AND position<=?", sorted(shared),
+                                as_of.position)  # fmt: skip
+        identities: dict[str, set[str]] = {}
+        for ref in refs:
+            identities.setdefault(ref["identity_id"], set()).add(ref["subject"])
+        rows = self.uow.rows_in("SELECT identity_id, subject FROM identity_refs WHERE identity_id"
+                                " IN ({marks}) AND position<=?", sorted(identities),
+                                as_of.position)  # fmt: skip
+        for row in rows:
+            for subject in identities[row["identity_id"]]:
+                if row["subject"] != subject:
+                    shared[subject].append(row["subject"])
         return {subject: sorted(set(others)) for subject, others in shared.items()}
 
     def sessions_mentioned(self, streams: Sequence[StreamKey]) -> dict[UUID, list[str]]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from application.storage.dialect import Dialect
 
+IN_CHUNK = 500  # values a query lists at most (`rows_in`)
+
 
 class UnitOfWork:
     def __init__(
@@ -58,6 +60,15 @@ class UnitOfWork:
         with self.datastore.transaction(commit=False) as c:
             c.execute(self.sql(query), params)
             return list(c.fetchall())
+
+    def rows_in(self, query: str, values: Sequence[Any], *params: Any) -> list[Any]:
+        """The rows a query selects for each of `values`, a few hundred a query: `{marks}` in
+        the query stands for their placeholders, which come before those of `params`."""
+        rows: list[Any] = []
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = values[start : start + IN_CHUNK]
+            rows += self.rows(query.format(marks=",".join("?" * len(chunk))), *chunk, *params)
+        return rows
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
         """Run a statement (`?` placeholders) in the unit's transaction."""
