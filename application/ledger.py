@@ -281,12 +281,19 @@ class Ledger(Application[UUID]):
     def _commit_batch(self, deliveries: Sequence[Delivery]) -> list[Answer]:
         """A group commit's batch: appended, then the upkeep its appends call for (which never
         turns a committed delivery's answer into an error)."""
-        appended = self.appender.append(deliveries)
+        batch = list(deliveries)
+
+        def arrivals(accept: Callable[[Delivery], bool]) -> list[Delivery]:
+            arrived = self._committer.take_arrivals(accept)
+            batch.extend(arrived)
+            return arrived
+
+        appended = self.appender.append(deliveries, arrivals)
         try:
             recorded = [a.position for a in appended if isinstance(a, Recorded)]
             if self.statistics and recorded:
                 self.statistics.appended(len(recorded), max(recorded))
-            if any(erasure_requested(d.event_type, d.payload) for d in deliveries):
+            if any(erasure_requested(d.event_type, d.payload) for d in batch):
                 self.purger.erased()
         except Exception:
             log.exception("upkeep after an append failed; the append stands")

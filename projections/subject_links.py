@@ -111,6 +111,7 @@ class LinkIndex:
         with uow.sql.pipeline(uow.cursor):
             for entry in entries:
                 self.links.learn(book.at(entry.position), entry.stream, entry.payload)
+            book.write()
         if entries:
             self.store.track(uow, build, entries[-1].position)
         return entries

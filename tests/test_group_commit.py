@@ -7,15 +7,18 @@ import json
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from application.ledger import Ledger
 from application.recording.delivery import Delivery
 from application.recording.group_commit import GroupCommitter, Retry
 from application.recording.outcomes import Duplicate, LedgerBusy, NotAnswered, Recorded
+from application.storage.stream_loading import StreamLoading
 from domain.entries import StreamKey
-from tests.databases import NewDatabase
+from tests.databases import NewDatabase, fresh_database_url
 from tests.helpers import (
     MASTER_KEY,
     all_entries,
@@ -50,6 +53,63 @@ def test_concurrent_submissions_are_committed_in_batches_and_each_gets_its_own_r
     assert sorted(n for batch in batches for n in batch) == list(range(1, 49))
     assert max(len(batch) for batch in batches) > 1
     assert all(len(batch) <= 8 for batch in batches)
+
+
+def test_a_commit_takes_in_what_arrived_while_it_waited_its_turn_as_far_as_it_accepts() -> None:
+    """Items queued while a commit waited (for another process's lock) join its batch, up to
+    the batch's room and the first item it does not accept; the rest make the next batch."""
+    waiting_its_turn, turn = threading.Event(), threading.Event()
+    batches: list[list[int]] = []
+
+    def commit(items: Sequence[int]) -> list[int]:
+        if items == [1]:
+            waiting_its_turn.set()
+            turn.wait(5)
+        taken = [*items, *committer.take_arrivals(lambda n: n != 0)]
+        batches.append(taken)
+        return [n * 10 for n in taken]
+
+    committer: GroupCommitter[int, int] = GroupCommitter(commit, max_batch=10)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(committer.submit, 1)
+        assert waiting_its_turn.wait(5)
+        rest = pool.submit(committer.submit_all, [2, 3, 4, 5, 6, 7, 0, 8, 9, 10, 11, 12])
+        wait_until(committer.waiting, what="the rest queued")
+        turn.set()
+        assert first.result(timeout=10) == 10
+        assert rest.result(timeout=10) == [20, 30, 40, 50, 60, 70, 0, 80, 90, 100, 110, 120]
+    committer.close()
+    assert batches == [[1, 2, 3, 4, 5, 6, 7], [0, 8, 9, 10, 11, 12]]
+
+
+def test_deliveries_that_queue_while_another_process_holds_the_append_lock_join_the_batch(
+    tmp_path: Path,
+) -> None:
+    """On PostgreSQL a batch waits for the lock that orders appends while another process
+    appends; what this process received meanwhile goes in with it, in arrival order, so two
+    processes taking turns append in batches as large as one process alone."""
+    url = fresh_database_url("postgres", tmp_path)
+    ledger = Ledger.open(url, master_key=MASTER_KEY)
+    sizes: list[int] = []
+    try:
+        ledger.record(delivery(0))
+        ledger.observe_batches(lambda size, seconds: sizes.append(size))
+        with psycopg.connect(url) as other, ThreadPoolExecutor(2) as pool:
+            other.execute("LOCK TABLE ledger_events IN EXCLUSIVE MODE")  # another's append
+            first = pool.submit(ledger.record, delivery(1))
+            wait_until(lambda: other.execute("SELECT count(*) FROM pg_locks WHERE NOT granted"
+                                             " AND relation = 'ledger_events'::regclass"
+                                             ).fetchone()[0],  # type: ignore[index]
+                       what="the batch waiting for the lock")  # fmt: skip
+            rest = pool.submit(ledger.record_all, [delivery(n) for n in range(2, 9)])
+            wait_until(ledger._committer.waiting, what="the rest queued")
+            other.rollback()  # its append is over
+            outcomes = [first.result(timeout=10), *rest.result(timeout=10)]
+        assert all(isinstance(outcome, Recorded) for outcome in outcomes)
+        assert sizes == [8]
+        assert [e.idempotency_key for e in verifa_entries(ledger)] == [f"k{n}" for n in range(9)]
+    finally:
+        ledger.close()
 
 
 def test_a_failed_commit_fails_its_batch_only_and_the_committer_carries_on() -> None:
@@ -233,6 +293,41 @@ def test_a_batch_that_conflicts_with_another_process_is_retried_delivery_by_deli
         with this.reading() as history:
             assert history.streams.versions([shared.id]) == {shared.id: 3}
         assert this.chain.verify().ok
+    finally:
+        this.close()
+        other.close()
+
+
+def test_a_stream_another_process_appended_to_is_caught_up_from_its_later_events(
+    new_database: NewDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream this process holds in memory, appended to since by another, is brought up to
+    date by reading the events it missed, not replayed from its first: and the batch goes
+    in whole, with no conflict."""
+    url = new_database()
+    this, other = (Ledger.open(url, master_key=MASTER_KEY) for _ in range(2))
+    shared = StreamKey("applicant", "shared")
+    conflicts: list[int] = []
+    this.observe_conflicts(conflicts.append)
+    try:
+        this.record_all([delivery(1, ref="shared"), delivery(2, ref="shared")])
+        other.record_all([delivery(3, ref="shared"), delivery(4, ref="shared")])
+        replayed: list[object] = []
+        current = StreamLoading.current
+
+        def replaying(self: StreamLoading, ids: Sequence[object]) -> object:
+            replayed.extend(ids)
+            return current(self, ids)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(StreamLoading, "current", replaying)
+        assert isinstance(this.record(delivery(5, ref="shared")), Recorded)
+        assert shared.id not in replayed
+        assert conflicts == []
+        with this.reading() as history:
+            assert history.streams.versions([shared.id]) == {shared.id: 5}
+            stream = history.streams.as_of(shared, this.as_of())
+        assert stream is not None and stream.version == 5
+        assert [e.idempotency_key for e in verifa_entries(this)] == ["k1", "k2", "k3", "k4", "k5"]
     finally:
         this.close()
         other.close()

@@ -144,6 +144,25 @@ def test_the_tree_stays_right_whoever_appends_and_whatever_rolls_back(
         other.close()
 
 
+@given(size=st.integers(0, 70_000), count=st.integers(1, 300))
+def test_an_append_after_another_processs_reads_the_partial_tiles_it_extends_and_no_others(
+    size: int, count: int
+) -> None:
+    """At each stored level L a tree of n leaves has n >> 4L nodes; an append adds the nodes
+    up to those of the larger tree. Of the tiles it adds them to, only the first can hold
+    nodes already, unless the first new node starts it."""
+
+    def nodes(leaves: int, level: int) -> int:
+        return leaves >> (tiles.TILE_HEIGHT * level)
+
+    extended = {
+        (level, nodes(size, level) // tiles.TILE_WIDTH)
+        for level in range(6)
+        if nodes(size + count, level) > nodes(size, level) and nodes(size, level) % 16
+    }
+    assert set(tiles._edge_places(size, count)) == extended
+
+
 def unbuild(ledger: Ledger) -> None:
     """Make the ledger look as one recorded before the transparency log."""
     with ledger.database.writing() as uow:

@@ -47,6 +47,8 @@ from domain.personal_data import erasure_requested
 
 Appended = Recorded | Duplicate | Unstorable  # what appending did with a delivery
 Answer = Appended | Retry | Exception  # a delivery's answer from its batch
+# Deliveries that arrived since the batch was taken, while the test holds (`take_arrivals`).
+Arrivals = Callable[[Callable[[Delivery], bool]], list[Delivery]]
 
 
 class Conflict(Exception):
@@ -54,10 +56,12 @@ class Conflict(Exception):
     by trying each alone) one delivery's own data could not be stored."""
 
     def __init__(
-        self, error: Exception, planned: Mapping[UUID, int | None], *, raced: bool = False
-    ) -> None:
+        self, error: Exception, unit: list[Delivery], planned: Mapping[UUID, int | None], *,
+        raced: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(str(error))
         self.error = error
+        self.unit = unit  # the deliveries of the unit, arrivals it took in included
         self.planned = planned  # each stream's version when planned (None: not stored yet)
         self.raced = raced  # known to have lost to another writer
 
@@ -79,17 +83,21 @@ class Appender:
         self.streams = streams
         self.observe_conflict: Callable[[int], None] | None = None  # told each unit's size
 
-    def append(self, deliveries: Sequence[Delivery]) -> list[Answer]:
+    def append(self, deliveries: Sequence[Delivery], arrivals: Arrivals | None = None
+               ) -> list[Answer]:  # fmt: skip
         """Each delivery's answer, in order: each unit in one transaction, else each alone.
-        Called by one thread at a time (the group committer's)."""
+        Called by one thread at a time (the group committer's). The last unit, once it holds
+        the lock that orders appends, takes in the `arrivals` (answered after the rest)."""
         answers: list[Answer] = []
-        for unit in _units(deliveries):
+        units = list(_units(deliveries))
+        for n, unit in enumerate(units):
+            last = n == len(units) - 1
             try:
-                answers += self._commit(unit)
-            except Conflict:
+                answers += self._commit(unit, arrivals if last else None)
+            except Conflict as conflict:
                 if self.observe_conflict is not None:
-                    self.observe_conflict(len(unit))
-                answers += self._each_alone(unit)
+                    self.observe_conflict(len(conflict.unit))
+                answers += self._each_alone(conflict.unit)
         return answers
 
     def _each_alone(self, unit: Sequence[Delivery]) -> list[Answer]:
@@ -124,9 +132,12 @@ class Appender:
             return Unstorable(f"the store refused it: {_first_line(conflict.error)}")
         return conflict.error
 
-    def _commit(self, deliveries: Sequence[Delivery]) -> list[Recorded | Duplicate | Exception]:
-        """Plan the deliveries and append them in one unit of work, or raise `Conflict`."""
+    def _commit(self, deliveries: Sequence[Delivery], arrivals: Arrivals | None = None
+                ) -> list[Recorded | Duplicate | Exception]:  # fmt: skip
+        """Plan the deliveries (and the arrivals it takes in) and append them in one unit of
+        work, or raise `Conflict`."""
         planned: dict[UUID, int | None] = {}
+        unit = list(deliveries)
         try:
             with self.database.writing(lock_first=False) as uow:
                 if uow.sql.name == "postgres":
@@ -136,26 +147,34 @@ class Appender:
                     # fall back to one delivery at a time. (On SQLite the first write takes
                     # the database's one lock, and what was read before is checked then.)
                     uow.sql.lock_appends(uow.cursor)
-                plan = self.planner.plan(uow, deliveries)
+                if arrivals is not None and not _erases_a_subject(unit[-1]):
+                    # While it waited for the lock, the process's next deliveries queued up:
+                    # they go in now, not in a batch of their own (and processes taking turns
+                    # at the lock still append in batches as large as one process alone).
+                    unit += arrivals(lambda delivery: not _erases_a_subject(delivery))
+                plan = self.planner.plan(uow, unit)
                 stored = StreamLoading(uow, self.application.mapper)
                 streams = self.streams.take(plan.stream_ids, stored)
                 planned = {i: s.version if (s := streams.get(i)) else None for i in plan.stream_ids}
                 events = _recorded_on(plan, streams)
                 recordings = self.application.save(*events, unit_of_work=uow) if events else []
                 # The insert took the lock that orders appends: nothing changes under it now.
-                if self.sealer.erased_since(uow, plan.sealing):
-                    raise Conflict(LedgerBusy("erased meanwhile"), planned, raced=True)
+                # (On PostgreSQL the unit held it already when it read the data keys.)
+                if uow.sql.name != "postgres" and self.sealer.erased_since(uow, plan.sealing):
+                    raise Conflict(LedgerBusy("erased meanwhile"), unit, planned, raced=True)
                 self.index.write(uow, recordings, plan.new)
+        except Conflict:
+            raise
         except IntegrityError as error:
-            raise Conflict(error, planned) from error
+            raise Conflict(error, unit, planned) from error
         except PersistenceError as error:
             if lost_to_another_writer(error):
-                raise Conflict(error, planned, raced=True) from error
+                raise Conflict(error, unit, planned, raced=True) from error
             if refused_for_its_data(error):
-                raise Conflict(error, planned) from error
+                raise Conflict(error, unit, planned) from error
             raise  # the store failed: nothing of the batch can be recorded now
         except Exception as error:  # this code cannot append one of them: found out alone
-            raise Conflict(error, planned) from error
+            raise Conflict(error, unit, planned) from error
         self.streams.keep(streams.values())
         return plan.outcomes([r.notification.id for r in recordings])
 
@@ -165,14 +184,18 @@ def _first_line(error: Exception) -> str:
     return str(cause).strip().split("\n", 1)[0][:500]
 
 
+def _erases_a_subject(delivery: Delivery) -> bool:
+    request = erasure_requested(delivery.event_type, delivery.payload)
+    return bool(request and request.subject)
+
+
 def _units(deliveries: Sequence[Delivery]) -> Iterator[list[Delivery]]:
     """The batch, cut after each request to erase a subject: the scopes that erases are found
     through the links learned up to it, so what follows is planned once it is done."""
     unit: list[Delivery] = []
     for delivery in deliveries:
         unit.append(delivery)
-        request = erasure_requested(delivery.event_type, delivery.payload)
-        if request and request.subject:
+        if _erases_a_subject(delivery):
             yield unit
             unit = []
     if unit:

@@ -102,6 +102,7 @@ class GroupCommitter(Generic[Item, Result]):
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._batch: list[_Waiting[Item, Result]] = []  # the batch being committed
         self.observe_batch: BatchObserver | None = None
 
     def submit(self, item: Item) -> Result:
@@ -154,6 +155,20 @@ class GroupCommitter(Generic[Item, Result]):
             self._ready.extend(waiting)
             self._changed.notify()
 
+    def take_arrivals(self, accept: Callable[[Item], bool]) -> list[Item]:
+        """For the batch being committed (called by its `commit`, in the committer's thread):
+        the items submitted since it was taken, in order, while `accept` holds and the batch
+        has room. They join that batch and get their results from it: a commit that had to
+        wait its turn (another process's append held the lock) takes in what arrived
+        meanwhile, instead of leaving it to a smaller batch of its own."""
+        taken: list[Item] = []
+        with self._changed:
+            while (self._ready and len(self._batch) < self._max_batch
+                   and accept(self._ready[0].item)):  # fmt: skip
+                self._batch.append(self._ready.popleft())
+                taken.append(self._batch[-1].item)
+        return taken
+
     def waiting(self) -> bool:
         """Whether items are queued for the next batch."""
         return bool(self._ready)
@@ -186,6 +201,7 @@ class GroupCommitter(Generic[Item, Result]):
     def _run(self) -> None:
         while batch := self._next_batch():
             started = time.perf_counter()
+            self._batch = batch  # `take_arrivals` may add to it
             try:
                 results = self._commit([w.item for w in batch])
                 if len(results) != len(batch):

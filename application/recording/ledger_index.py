@@ -60,6 +60,13 @@ class LedgerIndex:
         book.prefetch((a.stream.id for a in appends),
                       filter(None, (text_field(a.delivery.payload, "session_id")
                                     for a in appends)))  # fmt: skip
+        entries: list[tuple[Any, ...]] = []
+
+        def write_entries() -> None:
+            uow.insert_rows("ledger_entries", ENTRY_TYPES, entries)
+            entries.clear()
+            book.write()
+
         with uow.sql.pipeline(uow.cursor):  # writes go out without waiting for each answer
             for recording, append in zip(recordings, appends, strict=True):
                 stored, delivery = recording.notification, append.delivery
@@ -80,11 +87,17 @@ class LedgerIndex:
                                 stored.state)  # fmt: skip
                 digest = entry_digest(previous[1], previous[0], row, *stored_event)
                 leaves.append(leaf_hash(leaf_bytes(row, *stored_event)))
-                uow.execute("INSERT INTO ledger_entries VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                            (*row, previous[0], digest, tree_size + len(leaves) - 1))  # fmt: skip
+                entries.append((*row, previous[0], digest, tree_size + len(leaves) - 1))
                 previous = (stored.id, digest)
                 self.link_rules(book.at(stored.id), append.stream, delivery.payload)
                 erasure = erasure_requested(delivery.event_type, delivery.payload)
-                if erasure:
+                if erasure:  # its scopes are found in what is written up to it
+                    write_entries()
                     erase_keys(uow, erasure_scopes(uow, erasure), stored.id)
+            write_entries()
             self.log.append(uow, tree_size, leaves)
+
+
+# The columns of an index row (`schema.ENTRY_TABLES`), as PostgreSQL names their types.
+ENTRY_TYPES = ("bigint", "text", "text", "text", "integer", "text", "text", "text", "bigint",
+               "text", "text", "bigint", "text", "bigint")  # fmt: skip

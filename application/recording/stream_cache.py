@@ -3,7 +3,8 @@
 Only the group committer appends in a process, so the aggregate it saved last is
 the stream as stored, unless another process appended since. A batch takes its
 streams out of the cache (`take`), checks their versions against the stored ones
-in one read (another process's appends make them stale: they are loaded again),
+in one read (another process's appends make them stale: their later events are
+read and applied),
 and puts them back only once its commit has succeeded (`keep`). A batch that
 fails leaves nothing advanced in memory that the store does not hold.
 """
@@ -25,10 +26,13 @@ class StreamCache:
 
     def take(self, stream_ids: Sequence[UUID], stored: StreamLoading) -> dict[UUID, LedgerStream]:
         """The streams as stored now (those with no events yet are absent): cached ones whose
-        version is still the stored one, the others loaded, in two reads at most."""
+        version is still the stored one, stale ones caught up, the others loaded; in three
+        reads at most."""
         cached = {i: self._streams.pop(i) for i in stream_ids if i in self._streams}
         versions = stored.versions(list(cached))
         current = {i: s for i, s in cached.items() if versions.get(i) == s.version}
+        current.update(stored.caught_up([s for i, s in cached.items()
+                                         if versions.get(i, -1) > s.version]))  # fmt: skip
         current.update(stored.current([i for i in stream_ids if i not in current]))
         return current
 

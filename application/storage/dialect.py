@@ -38,8 +38,10 @@ class Dialect:
         table, or to `table`); on SQLite, a writing unit of work holds the database's one
         write lock already."""
         if self.name == "postgres":  # waiting 10 s at most, as the library's own insert does
-            cursor.execute("SET LOCAL lock_timeout = '10s'")
-            cursor.execute(f"LOCK TABLE {table or self.events_table} IN EXCLUSIVE MODE")
+            cursor.execute(
+                f"SET LOCAL lock_timeout = '10s';"  # one round trip for both
+                f" LOCK TABLE {table or self.events_table} IN EXCLUSIVE MODE"
+            )
 
     def table_exists(self, table: str) -> str:
         """A query of one row whose `found` says whether the table exists."""

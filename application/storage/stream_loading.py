@@ -12,7 +12,7 @@ from uuid import UUID
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from application.storage.dialect import POSTGRES
-from application.storage.unit_of_work import UnitOfWork
+from application.storage.unit_of_work import IN_CHUNK, UnitOfWork
 from domain.aggregates import LedgerStream, replay
 from domain.entries import AsOf, StreamKey
 
@@ -47,6 +47,19 @@ class StreamLoading:
                               f" FROM {sql.events_table} WHERE originator_id IN ({marks})"
                               f" ORDER BY originator_id, originator_version", *ids)  # fmt: skip
 
+    def caught_up(self, streams: Sequence[LedgerStream]) -> dict[UUID, LedgerStream]:
+        """Streams held in memory, brought up to what is stored now by their later events
+        alone (another process appended them since), in one read."""
+        sql, later = self.uow.sql, {}
+        for start in range(0, len(streams), IN_CHUNK):
+            some = streams[start : start + IN_CHUNK]
+            where = " OR ".join(["(originator_id = ? AND originator_version > ?)"] * len(some))
+            params = [p for s in some for p in (s.id if sql is POSTGRES else s.id.hex, s.version)]
+            later.update(self._events(
+                f"SELECT originator_id, originator_version, topic, state FROM {sql.events_table}"
+                f" WHERE {where} ORDER BY originator_id, originator_version", *params))  # fmt: skip
+        return {s.id: replay(s, later.get(s.id, ())) for s in streams}
+
     def as_of(self, stream: StreamKey, as_of: AsOf) -> LedgerStream | None:
         """The stream's aggregate as it stood at the prefix (None before its first event)."""
         sql = self.uow.sql
@@ -62,10 +75,15 @@ class StreamLoading:
 
     def _replayed(self, query: str, *params: Any) -> dict[UUID, LedgerStream]:
         """The streams of the stored events the query selects, in version order per stream."""
+        return {stream_id: replay(None, stream)
+                for stream_id, stream in self._events(query, *params).items()}  # fmt: skip
+
+    def _events(self, query: str, *params: Any) -> dict[UUID, list[Any]]:
+        """The domain events the query selects, by stream, in the query's order."""
         events: dict[UUID, list[Any]] = {}
         for row in self.uow.rows(query, *params):
             stream_id = UUID(str(row["originator_id"]))
             stored = StoredEvent(stream_id, row["originator_version"], row["topic"],
                                  bytes(row["state"]))  # fmt: skip
             events.setdefault(stream_id, []).append(self.mapper.to_domain_event(stored))
-        return {stream_id: replay(None, stream) for stream_id, stream in events.items()}
+        return events

@@ -21,7 +21,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from application.storage.database import Database
 from application.storage.unit_of_work import UnitOfWork
@@ -126,6 +125,27 @@ class Tiles:
             self._keep_full(level, index, hashes)
         return hashes
 
+    def read(self, uow: UnitOfWork, places: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """The stored tiles at these places (level, index), in one query (those stored)."""
+        if uow.sql.name == "postgres":  # the places as two arrays: one plan, any count
+            levels, indexes = [level for level, _ in places], [tile for _, tile in places]
+            rows = uow.rows(f"SELECT t.level, t.tile, t.hashes FROM {self.table} t JOIN"
+                            " unnest(?::int[], ?::bigint[]) AS p(level, tile)"
+                            " ON t.level = p.level AND t.tile = p.tile",
+                            levels, indexes)  # fmt: skip
+        else:
+            rows = []
+            for start in range(0, len(places), PLACES_PER_READ):
+                some = places[start : start + PLACES_PER_READ]
+                values = ",".join(["(?, ?)"] * len(some))
+                # Joined from the places, each a probe of the primary key: SQLite answers
+                # `(level, tile) IN (VALUES ...)` by scanning the whole table.
+                rows += uow.rows(f"WITH p(level, tile) AS (VALUES {values}) SELECT t.level,"
+                                 f" t.tile, t.hashes FROM p CROSS JOIN {self.table} t"
+                                 " ON t.level = p.level AND t.tile = p.tile",
+                                 *[n for place in some for n in place])  # fmt: skip
+        return {(row["level"], row["tile"]): bytes(row["hashes"]) for row in rows}
+
     def level_tiles(self, uow: UnitOfWork, level: int, first: int, count: int) -> dict[int, bytes]:
         """The stored tiles of one level from index `first`, up to `count` of them, in one
         read (for a pass over every leaf)."""
@@ -149,13 +169,19 @@ class Tiles:
         changed: dict[tuple[int, int], bytearray] = {}
         with self._lock:
             edge_size, edge = self._edge
-        known = edge if edge_size == size else {}
+        if edge_size == size:
+            known = edge
+        else:  # another process appended since this one's last append: the edge, in one read
+            places = _edge_places(size, len(leaf_hashes))
+            known = self.read(uow, places) if places else {}
 
         def add(level: int, index: int, value: bytes) -> None:
             place = (level, index // TILE_WIDTH)
             if place not in changed:
                 stored = known.get(place)
-                changed[place] = bytearray(self.tile(uow, *place) if stored is None else stored)
+                if stored is None:  # a tile's first node starts it; else it is stored
+                    stored = self.tile(uow, *place) if index % TILE_WIDTH else b""
+                changed[place] = bytearray(stored)
             tile = changed[place]
             if len(tile) != (index % TILE_WIDTH) * HASH_SIZE:
                 raise TreeStateError(
@@ -209,28 +235,7 @@ class StoredNodes:
         plan(needed)
         places = sorted({_place(level, index) for level, index in needed.asked} - set(self._tiles))
         if places:
-            for row in self._read(places):
-                self._tiles[(row["level"], row["tile"])] = bytes(row["hashes"])
-
-    def _read(self, places: list[tuple[int, int]]) -> list[Any]:
-        table = self.tiles.table
-        if self.uow.sql.name == "postgres":  # the places as two arrays: one plan, any count
-            levels, indexes = [level for level, _ in places], [tile for _, tile in places]
-            return self.uow.rows(f"SELECT t.level, t.tile, t.hashes FROM {table} t JOIN"
-                                 " unnest(?::int[], ?::bigint[]) AS p(level, tile)"
-                                 " ON t.level = p.level AND t.tile = p.tile",
-                                 levels, indexes)  # fmt: skip
-        rows = []
-        for start in range(0, len(places), PLACES_PER_READ):
-            some = places[start : start + PLACES_PER_READ]
-            values = ",".join(["(?, ?)"] * len(some))
-            # Joined from the places, each a probe of the primary key: SQLite answers
-            # `(level, tile) IN (VALUES ...)` by scanning the whole table.
-            rows += self.uow.rows(f"WITH p(level, tile) AS (VALUES {values}) SELECT t.level,"
-                                  f" t.tile, t.hashes FROM p CROSS JOIN {table} t"
-                                  " ON t.level = p.level AND t.tile = p.tile",
-                                  *[n for place in some for n in place])  # fmt: skip
-        return rows
+            self._tiles.update(self.tiles.read(self.uow, places))
 
     def perfect(self, level: int, index: int) -> bytes:
         """The root of the 2**level leaves from index * 2**level: from the tile of the nearest
@@ -280,6 +285,18 @@ class StoredLeaves:
             if len(hashes) < FULL_TILE:
                 break
         self._first, self._hashes = first * TILE_WIDTH, b"".join(run)
+
+
+def _edge_places(size: int, count: int) -> list[tuple[int, int]]:
+    """The stored partial tiles that appending `count` leaves to a tree of `size` adds to: at
+    each level, the first tile it adds a node to, unless that tile starts with the node."""
+    places, first, last, level = [], size, size + count - 1, 0
+    while first <= last:
+        if first % TILE_WIDTH:
+            places.append((level, first // TILE_WIDTH))
+        # The nodes of the level above: the tiles that this append fills.
+        first, last, level = first // TILE_WIDTH, (last + 1) // TILE_WIDTH - 1, level + 1
+    return places
 
 
 def _place(level: int, index: int) -> tuple[int, int]:
