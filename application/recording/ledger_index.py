@@ -23,6 +23,7 @@ from application.privacy.keyring import erase_keys
 from application.recording.plan import PlannedAppend
 from application.storage.clock import utc_now_iso
 from application.storage.link_book import StoredLinkBook
+from application.storage.schema import ENTRY_TYPES
 from application.storage.unit_of_work import UnitOfWork
 from application.transparency.leaves import leaf_bytes
 from application.transparency.log import TransparencyLog
@@ -96,8 +97,3 @@ class LedgerIndex:
                     erase_keys(uow, erasure_scopes(uow, erasure), stored.id)
             write_entries()
             self.log.append(uow, tree_size, leaves)
-
-
-# The columns of an index row (`schema.ENTRY_TABLES`), as PostgreSQL names their types.
-ENTRY_TYPES = ("bigint", "text", "text", "text", "integer", "text", "text", "text", "bigint",
-               "text", "text", "bigint", "text", "bigint")  # fmt: skip

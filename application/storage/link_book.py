@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+from application.storage.schema import LINK_TYPES
 from application.storage.unit_of_work import UnitOfWork
 
 
@@ -27,7 +28,7 @@ class StoredLinkBook:
         self.position = 0
         self._subjects: dict[tuple[str, str], str | None] = {}  # (table, key) -> subject
         self._mentions: dict[str, list[str]] = {}  # session -> streams, stored or to write
-        self._unwritten: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _WRITTEN}
+        self._unwritten: dict[str, list[tuple[Any, ...]]] = {table: [] for table in LINK_TYPES}
 
     def at(self, position: int) -> StoredLinkBook:
         """The book for the entry at `position`: what it writes is learned there."""
@@ -60,7 +61,7 @@ class StoredLinkBook:
         """Store what was learned since the last write: each table's rows in one statement,
         in the order learned (so the first of a key is the one kept)."""
         for table, rows in self._unwritten.items():
-            self.uow.insert_rows(f"{table}{self.suffix}", _WRITTEN[table], rows,
+            self.uow.insert_rows(f"{table}{self.suffix}", LINK_TYPES[table], rows,
                                  "ON CONFLICT DO NOTHING")  # fmt: skip
             rows.clear()
 
@@ -99,12 +100,3 @@ class StoredLinkBook:
 
     def note_identity(self, identity_id: str, subject: str) -> None:
         self._remember("identity_refs", identity_id, subject)
-
-
-# The columns of each table the book writes, as PostgreSQL names their types.
-_WRITTEN = {
-    "stream_links": ("text", "text", "bigint"),
-    "session_ties": ("text", "text", "bigint"),
-    "session_mentions": ("text", "text", "bigint"),
-    "identity_refs": ("text", "text", "bigint"),
-}

@@ -37,6 +37,10 @@ ENTRY_TABLES = [
     "CREATE INDEX IF NOT EXISTS ledger_entries_by_time ON ledger_entries (recorded_at, position)",
 ]
 
+# The columns of an index row, as PostgreSQL names their types (for inserts of many rows).
+ENTRY_TYPES = ("bigint", "text", "text", "text", "integer", "text", "text", "text", "bigint",
+               "text", "text", "bigint", "text", "bigint")  # fmt: skip
+
 # The links index (the `subject_links` projection). The live build has these
 # names; a build beside it has the same tables with its suffix, e.g. `_v2_g1`.
 LINK_TABLES = {
@@ -47,6 +51,8 @@ LINK_TABLES = {
     "identity_refs": "identity_id TEXT NOT NULL, subject TEXT NOT NULL,"
     " position BIGINT NOT NULL, PRIMARY KEY (identity_id, subject)",
 }
+# The columns of each of its tables, as PostgreSQL names their types.
+LINK_TYPES = {table: ("text", "text", "bigint") for table in LINK_TABLES}
 # Secondary indexes of the live build only: reads by subject, and sealing's read of the sessions
 # a stream mentioned. Builds learn by primary key.
 LINK_INDEXES = {

@@ -49,7 +49,7 @@ class StreamLoading:
 
     def caught_up(self, streams: Sequence[LedgerStream]) -> dict[UUID, LedgerStream]:
         """Streams held in memory, brought up to what is stored now by their later events
-        alone (another process appended them since), in one read."""
+        alone (another process appended them since), a few hundred streams a read."""
         sql, later = self.uow.sql, {}
         for start in range(0, len(streams), IN_CHUNK):
             some = streams[start : start + IN_CHUNK]
