@@ -29,7 +29,7 @@ from bootstrap.services import Services, open_read_models
 from cli.backfill import payload_lines
 from projections.models import READ_MODELS
 from projections.read_model import ReadModel
-from projections.runner import ProjectionRunner
+from projections.runner import BATCH_SIZE, ProjectionRunner
 from projections.subject_links import SUBJECT_LINKS, LinkIndex
 
 
@@ -85,6 +85,20 @@ def read_log(url: str) -> dict[str, Any]:
     while page := ledger.recorder.select_notifications(start=start, limit=500):
         count += len(page)
         start = page[-1].id + 1
+    return {"rows": count, "seconds": time.perf_counter() - started}
+
+
+def read_and_decode(url: str) -> dict[str, Any]:
+    """A rebuild's own floor: every entry read and decoded as the projections read them, in
+    batches of theirs, and nothing folded or written."""
+    ledger = _open(url)
+    started, count, after = time.perf_counter(), 0, 0
+    while True:
+        with ledger.reading() as history:
+            entries = history.feed.entries_after(after, BATCH_SIZE)
+        if not entries:
+            break
+        count, after = count + len(entries), entries[-1].position
     return {"rows": count, "seconds": time.perf_counter() - started}
 
 
@@ -277,6 +291,7 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "backfill": backfill,
     "raw_insert": raw_insert,
+    "read_and_decode": read_and_decode,
     "read_log": read_log,
     "rebuild": rebuild,
     "rebuild_one": rebuild_one,

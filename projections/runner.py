@@ -51,6 +51,9 @@ Computed = dict[tuple[ReadModel, str], Row | None]  # the rows of a batch, by (m
 Failed = dict[tuple[ReadModel, str], Exception]  # rows of a batch that could not be computed
 
 
+BATCH_SIZE = 10_000  # entries a batch reads: a row is computed once a batch
+
+
 class ProjectionRunner:
     """Advances every build of the links index and of the given read models to the head."""
 
@@ -59,7 +62,7 @@ class ProjectionRunner:
         ledger: Ledger,
         store: ReadModelStore,
         models: Sequence[ReadModel],
-        batch_size: int = 10000,
+        batch_size: int = BATCH_SIZE,
         links: LinkIndex | None = None,
         gather_seconds: float = 0.5,
     ) -> None:
