@@ -110,6 +110,22 @@ async def as_of_point(
 
 AsOfPoint = Annotated[int | datetime | None, Depends(as_of_point)]
 
+
+FROM_HELP = "The earlier point: " + AS_OF_HELP
+TO_HELP = "The later point, the head if left out: " + AS_OF_HELP
+
+
+async def compared_points(
+    start: Annotated[Point, Query(alias="from", description=FROM_HELP)],
+    end: Annotated[Point, Query(alias="to", description=TO_HELP)] = None,
+) -> tuple[int | datetime, int | datetime | None]:
+    """`from` and `to` of a comparison: `from` is required, `to` None for the head."""
+    assert start is not None  # required: FastAPI answers 422 without it
+    return start, end
+
+
+ComparedPoints = Annotated[tuple[int | datetime, int | datetime | None], Depends(compared_points)]
+
 # A reference or an id as a path or query names it: as long as any that Verifa sends, and
 # without NUL, which no store holds in a name. Bounded so that no request makes the ledger
 # search for (or repeat) a name of any length.

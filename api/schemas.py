@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AsOfModel(BaseModel):
@@ -38,6 +38,25 @@ class Timeline(BaseModel):
     subject: str
     as_of: AsOfModel
     events: list[TimelineEvent]
+    next_cursor: str | None
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    path: str  # `verification.status`, `aml.checks["chk_1"].status`
+    from_: Any = Field(alias="from")  # null for an item that is new
+    to: Any
+
+
+class SubjectChanges(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    subject: str
+    from_: AsOfModel = Field(alias="from")
+    to: AsOfModel
+    events: list[TimelineEvent]  # from < position <= to, a page at a time
+    status_changes: list[StatusChange]  # applied to the status at `from`, the status at `to`
     next_cursor: str | None
 
 

@@ -10,12 +10,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from api.dependencies import NAME_CHARS, NAME_PATTERN, AsOfPoint, Auditor, ServicesDep
+from api.dependencies import (
+    NAME_CHARS,
+    NAME_PATTERN,
+    AsOfPoint,
+    Auditor,
+    ComparedPoints,
+    ServicesDep,
+)
 from api.errors import NOT_FOUND, UNAUTHENTICATED, invalid
 from api.reading import not_found, read_one
-from api.schemas import EvidenceBundle, SubjectStatus, Timeline
+from api.schemas import EvidenceBundle, SubjectChanges, SubjectStatus, Timeline
+from application.reading.changes import status_changes
 from application.reading.evidence import TooMuchEvidence
-from application.reading.views import entry_view
+from application.reading.views import empty_status, entry_view
 from domain.entries import MAX_POSITION
 from projections.models import SUBJECT_STATUS
 
@@ -91,6 +99,53 @@ def subject_timeline(
         "as_of": as_of.as_dict(),
         "events": events,
         "next_cursor": encode_cursor(as_of.position, page[-1].position) if more else None,
+    }
+
+
+@router.get("/{external_ref:path}/changes", response_model=SubjectChanges)
+def subject_changes(
+    external_ref: SubjectRef,
+    services: ServicesDep,
+    reader: Auditor,
+    points: ComparedPoints,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN, description=CURSOR_HELP)] = None,
+) -> dict[str, Any]:
+    """What changed for the subject between two points: its events after `from` up to `to`,
+    page by page, and its status field by field (a subject not known yet at `from` starts
+    from the empty status). Personal data in the events as in `/timeline`."""
+    ledger = services.ledger
+    start = ledger.as_of(points[0])
+    end, after = ledger.as_of(points[1]), start.position
+    if cursor is not None:
+        pinned, after = decode_cursor(cursor)
+        if points[1] is not None and end.position != min(pinned, ledger.as_of().position):
+            raise invalid(("query", "to"), f"to names position {end.position}, the cursor"
+                          f" position {pinned}: leave to out", points[1])  # fmt: skip
+        end, after = ledger.as_of(pinned), max(after, start.position)
+    if start.position > end.position:
+        raise invalid(("query", "from"), f"from names position {start.position}, after to"
+                      f" (position {end.position})", points[0])  # fmt: skip
+    entries = ledger.timeline(external_ref, end, after=after, limit=limit + 1)
+    status_then = ledger.subject_status(external_ref, start)
+    status_now = ledger.subject_status(external_ref, end)
+    if entries is None or status_now is None:
+        raise not_found("subject", external_ref, end.position)
+    page = entries[:limit]
+    more = len(entries) > limit
+    if reader.role == "auditor":
+        events = [entry_view(entry, masked=True) for entry in page]
+    else:
+        ledger.access_log.record(reader.who, reader.role, external_ref,
+                                 f"changes from {start.position} to {end.position}")  # fmt: skip
+        events = [entry_view(entry) for entry in ledger.disclose(page)]
+    return {
+        "subject": external_ref,
+        "from": start.as_dict(),
+        "to": end.as_dict(),
+        "events": events,
+        "status_changes": status_changes(status_then or empty_status(external_ref), status_now),
+        "next_cursor": encode_cursor(end.position, page[-1].position) if more else None,
     }
 
 

@@ -63,6 +63,11 @@ def subject_view(status: SubjectStatus) -> Doc:
     }
 
 
+def empty_status(subject: str) -> Doc:
+    """The status of a subject before any entry of its: what a comparison starts from."""
+    return subject_view(SubjectStatus(subject))
+
+
 def entry_view(entry: LedgerEntry, *, masked: bool = False) -> Doc:
     """One timeline row: where the entry sits, what it was, and what Verifa sent."""
     return {
