@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from api import metrics
+from api import console, metrics
 from api.errors import SERVER_ERRORS, answered_unavailable, invalid, unprocessable
 from api.routes import (
     entities,
@@ -63,8 +63,13 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(metrics.RequestTimer)
     for module in (webhooks, subjects, entities, queues, verification, transparency, operations):
         app.include_router(module.router, responses=SERVER_ERRORS)
+    console.install(app)
 
-    app.add_exception_handler(RequestValidationError, unprocessable)
+    @app.exception_handler(RequestValidationError)
+    async def not_taken(request: Request, error: RequestValidationError) -> Response:
+        if console.is_console(request):
+            return console.invalid_page(request, error)
+        return await unprocessable(request, error)
 
     @app.exception_handler(DataError)
     async def unstorable_input(request: Request, error: DataError) -> JSONResponse:
@@ -98,9 +103,11 @@ def create_app(services: Services) -> FastAPI:
         return internal_error()
 
     @app.exception_handler(Exception)
-    async def fault(request: Request, error: Exception) -> JSONResponse:
-        """Any other fault, answered in the API's shape (Starlette then raises it on to the
-        server, which logs it with its traceback)."""
+    async def fault(request: Request, error: Exception) -> Response:
+        """Any other fault, answered in the API's shape, or as the console's error page
+        (Starlette then raises it on to the server, which logs it with its traceback)."""
+        if console.is_console(request):
+            return console.fault_page(request)
         return internal_error()
 
     return app

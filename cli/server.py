@@ -29,6 +29,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     check_descriptors(settings)
     kept = settings.data_dir / "credentials.json"
     print(f"Credentials: LEDGER_* environment variables, else {kept}.")
+    print(f"Console: http://{args.host}:{args.port}/console (sign in with an API token)")
     # Each API process reads its settings and credentials as this one did (`main` generated
     # what was missing): from the environment, else from the file; none is handed on here.
     # The read models are the projections worker's job (or, with --no-projections,

@@ -1,0 +1,54 @@
+"""How the console answers: pages from Jinja2 templates shipped in the package, with the
+security headers every page carries, and error pages that never show a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")  # autoescaped: .html templates
+
+# No inline script or style, nothing from another origin, no framing, forms post home only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",  # pages may hold personal data (officers)
+}
+
+
+class ConsoleHeaders(BaseHTTPMiddleware):
+    """The security headers on every answer under /console."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith("/console"):
+            response.headers.update(HEADERS)
+        return response
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    reader = getattr(request.state, "console_reader", None)
+    return page(request, "error.html", status_code, message=message, reader=reader,
+                status=status_code)  # fmt: skip
+
+
+def see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)

@@ -1,0 +1,222 @@
+"""The auditor console over HTTP (DESIGN §6.1): sign-in, roles, masking, points, safety.
+
+These drive the server-rendered pages as a browser would, form by form; the pages'
+behaviour in a real browser is for the browser tests (issue 16, still to come).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from api.console.sessions import SESSION_COOKIE, SESSION_SECONDS
+from tests.helpers import TOKENS, LedgerClient, seed_examples
+from tests.test_http_reads import check, deliver, session
+
+ROLE_TOKENS = {role: token for token, role in TOKENS.items()}
+
+
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "a form without its CSRF token"
+    return found.group(1)
+
+
+def sign_in(client: LedgerClient, role: str = "auditor", next: str = "/console") -> Any:
+    csrf = form_token(client.get("/console/login").text)
+    return client.post("/console/login", data={"token": ROLE_TOKENS[role], "csrf": csrf,
+                                               "next": next}, follow_redirects=False)  # fmt: skip
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def seeded(client: LedgerClient) -> None:
+    for payload in seed_examples():
+        client.deliver(payload)
+
+
+def test_a_page_asked_for_signed_out_leads_to_sign_in_and_back(client: LedgerClient) -> None:
+    seeded(client)
+    asked = client.get("/console/subjects/user_456?as_of=3", follow_redirects=False)
+    assert asked.status_code == 303
+    assert (
+        asked.headers["location"]
+        == "/console/login?next=%2Fconsole%2Fsubjects%2Fuser_456%3Fas_of%3D3"
+    )
+    signed = sign_in(client, next="/console/subjects/user_456?as_of=3")
+    assert signed.status_code == 303
+    assert signed.headers["location"] == "/console/subjects/user_456?as_of=3"
+    assert "As of position 3" in text_of(client.get(signed.headers["location"]).text)
+
+
+def test_the_session_cookie_is_httponly_strict_and_scoped_to_the_console(
+    client: LedgerClient,
+) -> None:
+    cookie = sign_in(client).headers["set-cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/console" in cookie
+    assert f"Max-Age={SESSION_SECONDS}" in cookie
+    assert ROLE_TOKENS["auditor"] not in cookie
+
+
+def test_an_unknown_token_or_a_form_without_its_csrf_token_signs_no_one_in(
+    client: LedgerClient,
+) -> None:
+    csrf = form_token(client.get("/console/login").text)
+    wrong = client.post("/console/login", data={"token": "guess", "csrf": csrf})
+    assert wrong.status_code == 401 and "not known" in wrong.text
+    forged = client.post("/console/login", data={"token": ROLE_TOKENS["admin"], "csrf": "x" * 43})
+    assert forged.status_code == 401 and "expired" in forged.text
+    assert SESSION_COOKIE not in client.cookies
+
+
+def test_sign_in_never_sends_the_browser_off_the_console(client: LedgerClient) -> None:
+    for away in ["//evil.example/console", "https://evil.example", "/webhooks/verifa"]:
+        assert sign_in(client, next=away).headers["location"] == "/console"
+
+
+def test_every_page_sends_the_content_security_policy_and_no_inline_script(
+    client: LedgerClient,
+) -> None:
+    seeded(client)
+    sign_in(client)
+    for path in ["/console/login", "/console", "/console/subjects/user_456",
+                 "/console/checks/check_abc123", "/console/subjects/nobody"]:  # fmt: skip
+        answer = client.get(path)
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy, path
+        assert "frame-ancestors 'none'" in policy
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "<script>" not in answer.text and " on" + "click=" not in answer.text, path
+        assert "style=" not in answer.text, path
+
+
+def test_search_opens_a_subject_or_an_entity_by_its_id(client: LedgerClient) -> None:
+    seeded(client)
+    home = client.get("/console") if sign_in(client) else None
+    assert home is not None
+    csrf = form_token(home.text)
+    for name, page in [("user_456", "/console/subjects/user_456"),
+                       ("session_abc123", "/console/sessions/session_abc123"),
+                       ("check_abc123", "/console/checks/check_abc123"),
+                       ("case_abc123", "/console/cases/case_abc123"),
+                       ("doc_abc123", "/console/documents/doc_abc123")]:  # fmt: skip
+        found = client.post("/console/search", data={"q": name, "csrf": csrf},
+                            follow_redirects=False)  # fmt: skip
+        assert found.headers["location"] == page, name
+        assert client.get(page).status_code == 200, page
+    missing = client.post("/console/search", data={"q": "nobody", "csrf": csrf})
+    assert "Nothing is named" in text_of(missing.text)
+
+
+def test_an_auditor_never_sees_personal_data_not_even_in_the_page_source(
+    client: LedgerClient,
+) -> None:
+    client.deliver(next(p for p in seed_examples() if p["event"] == "session.approved"))
+    sign_in(client)
+    page = client.get("/console/subjects/user_456").text
+    assert "Jane" not in page and "[masked]" in page
+
+
+def test_an_officer_sees_personal_data_and_the_read_is_in_the_access_log(
+    client: LedgerClient,
+) -> None:
+    client.deliver(next(p for p in seed_examples() if p["event"] == "session.approved"))
+    sign_in(client, "officer")
+    assert "Jane" in client.get("/console/subjects/user_456").text
+    log = client.read("/access-log", role="admin").json()["accesses"]
+    assert any(a["subject"] == "user_456" and a["what"].startswith("console timeline")
+               for a in log)  # fmt: skip
+
+
+def test_a_subject_as_of_a_past_point_and_compared_with_an_earlier_one(
+    client: LedgerClient,
+) -> None:
+    created = deliver(client, session("session.created", "a1"))
+    cleared = check("check.completed", "a2", external_ref="alice", check_type="sanction",
+                    status="clear", has_match=False)  # fmt: skip
+    checked = deliver(client, cleared)
+    approved = deliver(client, session("session.approved", "a3"))
+    sign_in(client)
+    then = text_of(client.get(f"/console/subjects/alice?as_of={created}").text)
+    assert f"As of position {created}" in then and "Verification created" in then
+    compared = client.get(f"/console/subjects/alice?as_of={approved}&compare={created}").text
+    shown = text_of(compared)
+    assert f"Changes from position {created} to {approved}" in shown
+    assert "verification.status" in shown and "&#34;approved&#34;" in compared
+    rows = re.findall(r'title="The subject as of this event">(\d+)<', compared)
+    assert rows == [str(checked), str(approved)]  # the events between the two points
+
+
+def test_the_point_form_posts_to_the_pages_own_shareable_address(client: LedgerClient) -> None:
+    deliver(client, session("session.created", "a1"))
+    sign_in(client)
+    csrf = form_token(client.get("/console/subjects/alice").text)
+    chosen = client.post("/console/subjects/alice", follow_redirects=False,
+                         data={"csrf": csrf, "as_of": "1", "event": "session.created"})  # fmt: skip
+    assert chosen.headers["location"] == "/console/subjects/alice?as_of=1&event=session.created"
+
+
+def test_filters_and_pages_keep_their_place(client: LedgerClient) -> None:
+    for n in range(60):
+        deliver(client, check("check.completed", f"k{n}", cid=f"c{n}", external_ref="alice",
+                              check_type="sanction", status="clear", has_match=False))  # fmt: skip
+    deliver(client, session("session.created", "s1"))
+    sign_in(client)
+    first = client.get("/console/subjects/alice").text
+    assert len(re.findall(r'title="The subject as of this event"', first)) == 50
+    next_url = re.search(r'href="([^"]+)" rel="next"', first)
+    assert next_url is not None
+    deliver(client, session("session.approved", "s2"))  # later: not on the pinned pages
+    rest = client.get(next_url.group(1).replace("&amp;", "&")).text
+    assert re.findall(r'title="The subject as of this event">(\d+)<', rest) == [
+        str(p) for p in range(51, 62)
+    ]
+    only = client.get("/console/subjects/alice?event=session.created").text
+    assert re.findall(r'title="The subject as of this event">(\d+)<', only) == ["61"]
+
+
+def test_a_bad_point_an_unknown_subject_and_an_unknown_page_are_pages_not_tracebacks(
+    client: LedgerClient,
+) -> None:
+    seeded(client)
+    sign_in(client)
+    for path, status, words in [
+        ("/console/subjects/user_456?as_of=yesterday", 422, "neither a position"),
+        ("/console/subjects/nobody", 404, "No subject"),
+        ("/console/subjects/user_456?after=-1", 422, "after"),
+        ("/console/nothing/here", 404, "Not Found"),
+    ]:
+        answer = client.get(path)
+        assert answer.status_code == status, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert words in text_of(answer.text) and "Traceback" not in answer.text, path
+
+
+def test_an_expired_session_or_one_whose_token_was_removed_signs_in_again(
+    client: LedgerClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(client)
+    assert client.get("/console", follow_redirects=False).status_code == 200
+    later = time.time() + SESSION_SECONDS + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get("/console", follow_redirects=False).status_code == 303
+    monkeypatch.undo()
+    sign_in(client, "officer")
+    client.services.credentials.api_tokens.pop(ROLE_TOKENS["officer"])
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_sign_out_ends_the_session_and_needs_its_csrf_token(client: LedgerClient) -> None:
+    sign_in(client)
+    csrf = form_token(client.get("/console").text)
+    refused = client.post("/console/logout", data={"csrf": "nope"}, follow_redirects=False)
+    assert refused.headers["location"] == "/console" and SESSION_COOKIE in client.cookies
+    out = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
+    assert out.headers["location"] == "/console/login"
+    assert client.get("/console", follow_redirects=False).status_code == 303
