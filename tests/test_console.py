@@ -220,3 +220,64 @@ def test_sign_out_ends_the_session_and_needs_its_csrf_token(client: LedgerClient
     out = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.headers["location"] == "/console/login"
     assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_the_review_queue_and_alerts_list_what_needs_attention(client: LedgerClient) -> None:
+    seeded(client)
+    client.caught_up()
+    sign_in(client)
+    queue = text_of(client.get("/console/review-queue").text)
+    assert "Review queue" in queue and "As of position" in queue
+    alerts = client.get("/console/alerts").text
+    assert 'href="/console/subjects/user_456?as_of=' in alerts  # restricted, with an AML hit
+    assert "check_abc123" in alerts
+    assert client.get("/console/alerts?as_of=1").status_code == 200
+    assert client.get("/console/alerts?cursor=nonsense").status_code == 422
+
+
+def test_the_transparency_page_shows_the_signed_checkpoint_and_the_key(
+    client: LedgerClient,
+) -> None:
+    seeded(client)
+    sign_in(client)
+    shown = client.get("/console/transparency").text
+    head = client.read("/readyz").json()["head"]["position"]
+    assert f'<strong id="tree-size">{head}</strong>' in shown
+    assert client.read("/ledger/verifier-key").text.strip() in shown
+    assert "Verify the whole ledger now" not in shown  # an admin's: it reads everything
+
+
+def test_an_admin_verifies_the_whole_ledger_from_the_console(client: LedgerClient) -> None:
+    seeded(client)
+    sign_in(client, "admin")
+    csrf = form_token(client.get("/console/transparency").text)
+    verified = text_of(client.post("/console/transparency/verify", data={"csrf": csrf}).text)
+    assert "Intact:" in verified and "entries checked" in verified
+
+
+def test_a_subjects_evidence_downloads_as_the_api_serves_it(client: LedgerClient) -> None:
+    seeded(client)
+    sign_in(client)
+    page = client.get("/console/subjects/user_456?as_of=5").text
+    assert 'href="/console/evidence/user_456?as_of=5" download' in page
+    bundle = client.get("/console/evidence/user_456?as_of=5")
+    assert bundle.headers["content-disposition"] == 'attachment; filename="evidence-user_456-5.json"'
+    api = client.read("/subjects/user_456/evidence", as_of="5").json()
+    assert bundle.json()["entries"] == api["entries"] and bundle.json()["status"] == api["status"]
+
+
+def test_read_models_and_quarantine_are_for_admins(client: LedgerClient) -> None:
+    seeded(client)
+    client.deliver({"event": "session.approved", "idempotency_key": "broken"})  # quarantined
+    client.caught_up()
+    for role in ("auditor", "officer"):
+        sign_in(client, role)
+        for path in ("/console/projections", "/console/quarantine"):
+            answer = client.get(path)
+            assert answer.status_code == 403 and "needs the admin role" in answer.text
+        assert 'href="/console/quarantine"' not in client.get("/console").text
+    sign_in(client, "admin")
+    models = text_of(client.get("/console/projections").text)
+    assert "subject_status" in models and "live" in models
+    held = text_of(client.get("/console/quarantine").text)
+    assert "broken" in held and "session_id" in held

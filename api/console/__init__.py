@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from api.console import auth, pages
+from api.console import auth, lists, pages
 from api.console.rendering import STATIC, ConsoleHeaders, error_page
 
 
@@ -36,6 +36,7 @@ def install(app: FastAPI) -> None:
     """The console's routes, static files, security headers and error pages, on `app`."""
     app.include_router(auth.router)
     app.include_router(pages.router)
+    app.include_router(lists.router)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     app.add_middleware(ConsoleHeaders)
 

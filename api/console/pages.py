@@ -9,7 +9,6 @@ the access log. Every page does bounded work: a timeline page examines at most
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -17,9 +16,9 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.auth import ConsoleAuditor, check_csrf
+from api.console.points import BadPoint, read_point, subject_url
 from api.console.rendering import error_page, page, see_other
 from api.dependencies import NAME_CHARS, Reader, ServicesDep
-from application.reading.as_of import parse_point
 from application.reading.changes import status_changes
 from application.reading.views import empty_status, entry_view
 from bootstrap.services import Services
@@ -34,25 +33,6 @@ EXAMINED = 500  # entries a timeline page reads, at most, to find them
 ENTITIES: dict[str, ReadModel] = {
     "session": SESSIONS, "check": CHECKS, "case": CASES, "document": DOCUMENTS,
 }  # fmt: skip
-
-
-class BadPoint(ValueError):
-    """A point on a page's form or in its URL that names no position or instant."""
-
-
-def _point(text: str | None, what: str) -> int | datetime | None:
-    if not text:
-        return None
-    try:
-        return parse_point(text.strip())
-    except ValueError:
-        raise BadPoint(f"{what} is neither a position nor a date and time with its offset"
-                       f" (as 2026-03-01T09:30:00+00:00): {text[:64]!r}") from None  # fmt: skip
-
-
-def subject_url(ref: str, **query: str | int | None) -> str:
-    shown = {k: v for k, v in query.items() if v not in (None, "")}
-    return f"/console/subjects/{quote(ref, safe='')}" + (f"?{urlencode(shown)}" if shown else "")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -85,7 +65,7 @@ def search(
 
 
 @router.post("/subjects/{ref:path}")
-def choose_point(
+def chooseread_point(
     request: Request,
     ref: str,
     services: ServicesDep,
@@ -123,11 +103,16 @@ def subject_page(
     if len(ref) > NAME_CHARS:
         return error_page(request, 422, "That reference is longer than any the ledger holds.")
     ledger = services.ledger
+
+    def prefix(text: str | None, what: str) -> AsOf | None:
+        point = read_point(text, what)
+        return None if point is None else ledger.as_of(point)
+
     try:
-        point = ledger.as_of(_point(as_of, "as of"))
-        earlier = ledger.as_of(p) if (p := _point(compare, "compare with")) is not None else None
-        since_at = ledger.as_of(p).position if (p := _point(since, "from")) is not None else 0
-        until_at = ledger.as_of(p).position if (p := _point(until, "until")) is not None else None
+        point = ledger.as_of(read_point(as_of, "as of"))
+        earlier = prefix(compare, "compare with")
+        since_at = found.position if (found := prefix(since, "events after")) else 0
+        until_at = found.position if (found := prefix(until, "events up to")) else None
     except BadPoint as problem:
         return error_page(request, 422, str(problem))
     status = ledger.subject_status(ref, point)
@@ -148,7 +133,7 @@ def subject_page(
             "event": event, "since": since, "until": until}  # fmt: skip
     return page(
         request, "subject.html", reader=reader, ref=ref, here=subject_url(ref), status=status,
-        as_of=point,
+        as_of=point, evidence_url=f"/console/evidence/{quote(ref, safe='')}?as_of={point.position}",
         earlier=earlier, changes=changes, events=events, filters=keep,
         next_url=subject_url(ref, **keep, after=next_after) if next_after else None,
         first_url=subject_url(ref, **keep) if after else None,
@@ -191,7 +176,7 @@ def _entity_page(kind: str, model: ReadModel):  # type: ignore[no-untyped-def]
         if len(entity_id) > NAME_CHARS:
             return error_page(request, 422, f"That id is longer than any {kind} has.")
         try:
-            point = services.ledger.as_of(_point(as_of, "as of"))
+            point = services.ledger.as_of(read_point(as_of, "as of"))
         except BadPoint as problem:
             return error_page(request, 422, str(problem))
         with services.ledger.reading() as history:
