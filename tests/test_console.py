@@ -261,7 +261,8 @@ def test_a_subjects_evidence_downloads_as_the_api_serves_it(client: LedgerClient
     page = client.get("/console/subjects/user_456?as_of=5").text
     assert 'href="/console/evidence/user_456?as_of=5" download' in page
     bundle = client.get("/console/evidence/user_456?as_of=5")
-    assert bundle.headers["content-disposition"] == 'attachment; filename="evidence-user_456-5.json"'
+    named = 'attachment; filename="evidence-user_456-5.json"'
+    assert bundle.headers["content-disposition"] == named
     api = client.read("/subjects/user_456/evidence", as_of="5").json()
     assert bundle.json()["entries"] == api["entries"] and bundle.json()["status"] == api["status"]
 

@@ -197,7 +197,8 @@ def test_every_page_has_the_content_security_policy_and_runs_no_inline_script(
     for path, headers in zip(paths, answers, strict=True):
         policy = headers["content-security-policy"]
         assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy, path
-    assert browser.execute_script("return document.querySelectorAll('script:not([src])').length") == 0
+    inline = "return document.querySelectorAll('script:not([src])').length"
+    assert browser.execute_script(inline) == 0
     assert console_errors(browser) == []
 
 
