@@ -51,13 +51,15 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
 
 def console_errors(browser: webdriver.Chrome) -> list[dict[str, Any]]:
     """What the browser's console reported as errors since the last call."""
-    return [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    logged: list[dict[str, Any]] = browser.get_log("browser")  # type: ignore[no-untyped-call]
+    return [entry for entry in logged if entry["level"] == "SEVERE"]
 
 
 def document_headers(browser: webdriver.Chrome) -> list[dict[str, str]]:
     """The headers of every page (document) the browser loaded since the last call."""
     answers = []
-    for entry in browser.get_log("performance"):
+    logged: list[dict[str, Any]] = browser.get_log("performance")  # type: ignore[no-untyped-call]
+    for entry in logged:
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.responseReceived":
             params = message["params"]
