@@ -317,6 +317,7 @@ def as_of_and_memory(
                            task("verify", url)["peak_rss_mb"])  # fmt: skip
     smallest, largest = min(results), max(results)
     routes = task("read_routes", url, 200)  # in the largest ledger, its read models at the head
+    pages = task("console_pages", url, 200)
     proofs = task("proof_work", url, 300)
     figures = [
         Figure(
@@ -333,6 +334,11 @@ def as_of_and_memory(
         Figure(dbs.store, f"p99 of GET {route} at {largest:,} events (ms)", r["p99_ms"],
                None, None, limit=50.0, note=f"GET {route}: p50 {r['p50_ms']:.1f} ms")
         for route, r in routes["routes"].items()
+    ]  # fmt: skip
+    figures += [
+        Figure(dbs.store, f"p99 of the console's {page} page at {largest:,} events (ms)",
+               r["p99_ms"], None, None, limit=100.0, note=f"p50 {r['p50_ms']:.1f} ms")
+        for page, r in pages["pages"].items()
     ]  # fmt: skip
     figures += [
         Figure(dbs.store, f"{work} p99 in the server at {largest:,} events (ms)",

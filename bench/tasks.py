@@ -174,7 +174,8 @@ def _services(url: str) -> Services:
     from bootstrap.settings import Settings
 
     settings = Settings(database_url=url, data_dir=Path(tempfile.mkdtemp()))
-    credentials = Credentials([], {"bench-admin": "admin"}, parse_master_key(MASTER_KEY),
+    credentials = Credentials([], {"bench-admin": "admin", "bench-auditor": "auditor"},
+                              parse_master_key(MASTER_KEY),
                               SigningKey.parse(SIGNING_KEY))  # fmt: skip
     services = Services.open(settings, credentials)
     services.runner.catch_up()  # current answers come from read models at the head
@@ -288,6 +289,67 @@ def read_routes(url: str, samples: int) -> dict[str, Any]:
     return {"ledger_size": head, "routes": timed}
 
 
+def console_pages(url: str, samples: int) -> dict[str, Any]:
+    """p50 and p99 of every console page, rendered by the app in process, signed in as an
+    auditor (lists and subjects) or an admin (its pages): now, as of past points, compared."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    services = _services(url)
+    ids = {f: t[f] for t in templates() for f in ID_FIELDS if isinstance(t.get(f), str)}
+    head = services.ledger.as_of().position
+    subjects = max(1, head // len(templates()))
+    rng = random.Random(6)
+
+    def past() -> int:
+        return rng.randint(head // 2, head)
+
+    def ref(n: int) -> str:
+        return f"{ids['external_ref']}_{n}"
+
+    pages: dict[str, tuple[str, Callable[[int], str]]] = {
+        "search": ("auditor", lambda n: "/console"),
+        "subject (now)": ("auditor", lambda n: f"/console/subjects/{ref(n)}"),
+        "subject (as of)": ("auditor", lambda n: f"/console/subjects/{ref(n)}?as_of={past()}"),
+        "subject (compared)": ("auditor", lambda n: f"/console/subjects/{ref(n)}?as_of={head}"
+                               f"&compare={past() // 2}"),
+        "subject, filtered": ("auditor", lambda n: f"/console/subjects/{ref(n)}"
+                              "?event=check.completed"),
+        "session": ("auditor", lambda n: f"/console/sessions/{ids['session_id']}_{n}"),
+        "check": ("auditor", lambda n: f"/console/checks/{ids['check_id']}_{n}?as_of={past()}"),
+        "case": ("auditor", lambda n: f"/console/cases/{ids['case_id']}_{n}"),
+        "document": ("auditor", lambda n: f"/console/documents/{ids['document_id']}_{n}"),
+        "review queue": ("auditor", lambda n: "/console/review-queue"),
+        "alerts (as of)": ("auditor", lambda n: f"/console/alerts?as_of={past()}"),
+        "transparency log": ("auditor", lambda n: "/console/transparency"),
+        "read models": ("admin", lambda n: "/console/projections"),
+        "quarantine": ("admin", lambda n: "/console/quarantine"),
+    }  # fmt: skip
+    timed: dict[str, dict[str, float]] = {}
+    with TestClient(create_app(services)) as client:
+        for role in ("auditor", "admin"):
+            form = client.get("/console/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+            assert csrf is not None
+            client.post("/console/login", data={"token": f"bench-{role}", "csrf": csrf.group(1)})
+            for name, (needs, path) in pages.items():
+                if needs != role:
+                    continue
+                client.get(path(0))  # one warm-up request: first calls compile the templates
+                latencies = []
+                for _ in range(samples):
+                    started = time.perf_counter()
+                    answer = client.get(path(rng.randrange(subjects)))
+                    latencies.append(time.perf_counter() - started)
+                    assert answer.status_code in (200, 404), (name, answer.text[-300:])
+                timed[name] = _percentiles(latencies)
+    services.close()
+    return {"ledger_size": head, "pages": timed}
+
+
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "backfill": backfill,
     "raw_insert": raw_insert,
@@ -298,6 +360,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "verify": verify,
     "as_of_reads": as_of_reads,
     "read_routes": read_routes,
+    "console_pages": console_pages,
     "proof_work": proof_work,
 }
 
