@@ -282,3 +282,13 @@ def test_read_models_and_quarantine_are_for_admins(client: LedgerClient) -> None
     assert "subject_status" in models and "live" in models
     held = text_of(client.get("/console/quarantine").text)
     assert "broken" in held and "session_id" in held
+
+
+def test_home_says_what_to_do_when_empty_and_offers_the_latest_subjects(
+    client: LedgerClient,
+) -> None:
+    sign_in(client)
+    assert "The ledger is empty" in text_of(client.get("/console").text)
+    seeded(client)
+    home = client.get("/console").text
+    assert 'href="/console/subjects/user_456"' in home and "The ledger is empty" not in home

@@ -35,9 +35,19 @@ ENTITIES: dict[str, ReadModel] = {
 }  # fmt: skip
 
 
+RECENT = 50  # entries the home page looks at for the subjects recorded lately
+
+
 @router.get("", response_class=HTMLResponse)
-def home(request: Request, reader: ConsoleAuditor, problem: str | None = None) -> Response:
-    return page(request, "home.html", reader=reader, problem=problem and problem[:200])
+def home(request: Request, services: ServicesDep, reader: ConsoleAuditor,
+         problem: Annotated[str | None, Query(max_length=200)] = None) -> Response:  # fmt: skip
+    """Search, the ledger's head, and the subjects of its latest entries (a way in)."""
+    with services.ledger.reading() as history:
+        head = history.positions.as_of(None)
+        latest = history.feed.summaries(max(0, head.position - RECENT), RECENT)
+    recent = list(dict.fromkeys(e.subject for e in reversed(latest) if e.subject))[:10]
+    return page(request, "home.html", reader=reader, problem=problem, head=head, recent=recent,
+                subject_url=subject_url)  # fmt: skip
 
 
 @router.post("/search")
