@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-full clean
+.PHONY: run test lint bench bench-full screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(STAMP)  # under 3 minutes: every figure beside its baseline, SQLite and
 
 bench-full: $(STAMP)  # the issue's sizes (200k backfill, ledgers of 1M events): ~20 minutes here
 	$(BIN)/python -m bench --full
+
+screenshots: $(STAMP)  # the README's pictures of the console, from the demo (needs chromium)
+	$(BIN)/python -m docs.screenshots
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -26,15 +26,17 @@ def _found(names: tuple[str, ...]) -> str | None:
     return next((path for name in names if (path := shutil.which(name))), None)
 
 
-@contextmanager
-def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]:
+class NoBrowser(RuntimeError):
+    """The system has no Chromium or no driver for it."""
+
+
+def launch_chromium(width: int = 1280, height: int = 900) -> webdriver.Chrome:
     """A headless Chromium that records its console and its network answers."""
     binary, driver = _found(CHROMIUM), _found((DRIVER,))
     if binary is None or driver is None:
-        why = "no chromium and chromium-driver (apt-get install chromium chromium-driver)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        raise NoBrowser(
+            "no chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -43,6 +45,18 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     browser = webdriver.Chrome(options=options, service=Service(executable_path=driver))
     browser.set_page_load_timeout(30)
+    return browser
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 900) -> Iterator[webdriver.Chrome]:
+    """`launch_chromium` for a test: it fails under CI=true without a browser, else skips."""
+    try:
+        browser = launch_chromium(width, height)
+    except NoBrowser as missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(str(missing))
+        pytest.skip(str(missing))
     try:
         yield browser
     finally:
