@@ -63,7 +63,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_middleware(metrics.RequestTimer)
     for module in (webhooks, subjects, entities, queues, verification, transparency, operations):
         app.include_router(module.router, responses=SERVER_ERRORS)
-    console.install(app)
+    console.install(app, services)
 
     @app.exception_handler(RequestValidationError)
     async def not_taken(request: Request, error: RequestValidationError) -> Response:

@@ -111,7 +111,7 @@ def test_search_opens_a_subject_or_an_entity_by_its_id(client: LedgerClient) -> 
         assert found.headers["location"] == page, name
         assert client.get(page).status_code == 200, page
     missing = client.post("/console/search", data={"q": "nobody", "csrf": csrf})
-    assert "Nothing is named" in text_of(missing.text)
+    assert missing.status_code == 404 and "Nothing is named" in text_of(missing.text)
 
 
 def test_an_auditor_never_sees_personal_data_not_even_in_the_page_source(
@@ -217,8 +217,11 @@ def test_sign_out_ends_the_session_and_needs_its_csrf_token(client: LedgerClient
     csrf = form_token(client.get("/console").text)
     refused = client.post("/console/logout", data={"csrf": "nope"}, follow_redirects=False)
     assert refused.headers["location"] == "/console" and SESSION_COOKIE in client.cookies
+    copied = client.cookies[SESSION_COOKIE]
     out = client.post("/console/logout", data={"csrf": csrf}, follow_redirects=False)
     assert out.headers["location"] == "/console/login"
+    assert client.get("/console", follow_redirects=False).status_code == 303
+    client.cookies.set(SESSION_COOKIE, copied, path="/console")  # a copy kept from before
     assert client.get("/console", follow_redirects=False).status_code == 303
 
 

@@ -15,6 +15,8 @@ from starlette.responses import Response
 
 from api.console import auth, lists, pages
 from api.console.rendering import STATIC, ConsoleHeaders, error_page
+from api.console.sign_outs import SignOuts
+from bootstrap.services import Services
 
 
 def is_console(request: Request) -> bool:
@@ -32,8 +34,10 @@ def fault_page(request: Request) -> Response:
     return error_page(request, 500, "The console failed to answer; the fault is logged.")
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, services: Services) -> None:
     """The console's routes, static files, security headers and error pages, on `app`."""
+    app.state.console_sign_outs = SignOuts(services.ledger.database)
+    app.state.console_sign_outs.create_table()
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(lists.router)

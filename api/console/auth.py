@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.console.rendering import page, see_other
 from api.console.sessions import PRE_SESSION_COOKIE, SESSION_COOKIE, SESSION_SECONDS, SessionKey
+from api.console.sign_outs import SignOuts
 from api.dependencies import Reader, ServicesDep, fingerprint, role_of
 from bootstrap.credentials import ROLES
 from bootstrap.services import Services
@@ -52,10 +53,10 @@ def console_reader(role: str = "auditor"):  # type: ignore[no-untyped-def]
 
     async def signed_in(request: Request, services: ServicesDep) -> Reader:
         session = session_key(services).read(request.cookies.get(SESSION_COOKIE))
-        live = session is not None and any(
+        live = (session is not None and any(
             r == session.role and f"{r}:{fingerprint(t)}" == session.who
             for t, r in services.credentials.api_tokens.items()
-        )
+        ) and not sign_outs(request).signed_out(session))  # fmt: skip
         if session is None or not live:
             raise SignInRequired(
                 request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -72,6 +73,11 @@ def console_reader(role: str = "auditor"):  # type: ignore[no-untyped-def]
 
 ConsoleAuditor = Annotated[Reader, Depends(console_reader("auditor"))]
 ConsoleAdmin = Annotated[Reader, Depends(console_reader("admin"))]
+
+
+def sign_outs(request: Request) -> SignOuts:
+    outs: SignOuts = request.app.state.console_sign_outs
+    return outs
 
 
 def check_csrf(request: Request, services: Services, token: str) -> bool:
@@ -127,6 +133,9 @@ def logout(request: Request, services: ServicesDep, reader: ConsoleAuditor,
            csrf: Annotated[str, Form(max_length=128)]) -> Response:  # fmt: skip
     if not check_csrf(request, services, csrf):
         return see_other("/console")
+    session = session_key(services).read(request.cookies.get(SESSION_COOKIE))
+    assert session is not None, "signed in: `reader` says so"
+    sign_outs(request).sign_out(session)
     answer = see_other("/console/login")
     answer.delete_cookie(SESSION_COOKIE, path="/console")
     return answer

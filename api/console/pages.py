@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -39,15 +39,19 @@ RECENT = 50  # entries the home page looks at for the subjects recorded lately
 
 
 @router.get("", response_class=HTMLResponse)
-def home(request: Request, services: ServicesDep, reader: ConsoleAuditor,
-         problem: Annotated[str | None, Query(max_length=200)] = None) -> Response:  # fmt: skip
+def home(request: Request, services: ServicesDep, reader: ConsoleAuditor) -> Response:
+    return _home(request, services, reader)
+
+
+def _home(request: Request, services: Services, reader: Reader, problem: str | None = None,
+          status_code: int = 200) -> Response:  # fmt: skip
     """Search, the ledger's head, and the subjects of its latest entries (a way in)."""
     with services.ledger.reading() as history:
         head = history.positions.as_of(None)
         latest = history.feed.summaries(max(0, head.position - RECENT), RECENT)
     recent = list(dict.fromkeys(e.subject for e in reversed(latest) if e.subject))[:10]
-    return page(request, "home.html", reader=reader, problem=problem, head=head, recent=recent,
-                subject_url=subject_url)  # fmt: skip
+    return page(request, "home.html", status_code, reader=reader, problem=problem, head=head,
+                recent=recent, subject_url=subject_url)  # fmt: skip
 
 
 @router.post("/search")
@@ -71,7 +75,7 @@ def search(
         for kind, model in ENTITIES.items():
             if model.compute(history, name, head) is not None:
                 return see_other(f"/console/{kind}s/{quote(name, safe='')}")
-    return see_other(f"/console?{urlencode({'problem': f'Nothing is named {name[:64]!r}.'})}")
+    return _home(request, services, reader, f"Nothing is named {name[:64]!r}.", 404)
 
 
 @router.post("/subjects/{ref:path}")
