@@ -295,3 +295,11 @@ def test_home_says_what_to_do_when_empty_and_offers_the_latest_subjects(
     seeded(client)
     home = client.get("/console").text
     assert 'href="/console/subjects/user_456"' in home and "The ledger is empty" not in home
+
+
+def test_behind_https_the_session_cookie_is_secure_too(services: Any) -> None:
+    from api.app import create_app
+
+    with LedgerClient(create_app(services), base_url="https://ledger.example") as secure:
+        cookie = sign_in(secure).headers["set-cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
