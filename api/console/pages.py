@@ -33,8 +33,6 @@ EXAMINED = 500  # entries a timeline page reads, at most, to find them
 ENTITIES: dict[str, ReadModel] = {
     "session": SESSIONS, "check": CHECKS, "case": CASES, "document": DOCUMENTS,
 }  # fmt: skip
-
-
 RECENT = 50  # entries the home page looks at for the subjects recorded lately
 
 
