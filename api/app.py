@@ -72,9 +72,11 @@ def create_app(services: Services) -> FastAPI:
         return await unprocessable(request, error)
 
     @app.exception_handler(DataError)
-    async def unstorable_input(request: Request, error: DataError) -> JSONResponse:
+    async def unstorable_input(request: Request, error: DataError) -> Response:
         """The database refused a value from the request (e.g. a NUL character in a path)."""
         refused = invalid(("request",), "the request holds a value the store cannot hold")
+        if console.is_console(request):
+            return console.invalid_page(request, refused)
         return await unprocessable(request, refused)
 
     @app.exception_handler(ClientDisconnect)
@@ -86,12 +88,14 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(PersistenceError)
     @app.exception_handler(LedgerBusy)
-    async def store_failed(request: Request, error: Exception) -> JSONResponse:
+    async def store_failed(request: Request, error: Exception) -> Response:
         """Out of reach or busy: 503, nothing was acknowledged, Verifa delivers again later.
         Any other store failure is a fault that would fail every retry the same way: 500,
         with its traceback in the log for someone to fix it."""
         if answered_unavailable(error):
             log.warning("store unavailable, answered 503: %s: %s", type(error).__name__, error)
+            if console.is_console(request):
+                return console.unavailable_page(request)
             return JSONResponse(
                 {"detail": "store unavailable, try again"},
                 status_code=503,
@@ -100,7 +104,7 @@ def create_app(services: Services) -> FastAPI:
         route = getattr(request.scope.get("route"), "path", "")  # the template: no subject in it
         log.error("%s %s: the store failed: %s: %s", request.method, route,
                   type(error).__name__, error, exc_info=error)  # fmt: skip
-        return internal_error()
+        return console.fault_page(request) if console.is_console(request) else internal_error()
 
     @app.exception_handler(Exception)
     async def fault(request: Request, error: Exception) -> Response:

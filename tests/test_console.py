@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -303,3 +304,88 @@ def test_behind_https_the_session_cookie_is_secure_too(services: Any) -> None:
     with LedgerClient(create_app(services), base_url="https://ledger.example") as secure:
         cookie = sign_in(secure).headers["set-cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_every_signed_in_form_refuses_a_missing_or_forged_csrf_token(
+    client: LedgerClient,
+) -> None:
+    seeded(client)
+    sign_in(client, "admin")
+    for path, data in [("/console/search", {"q": "user_456"}),
+                       ("/console/subjects/user_456", {"as_of": "1"}),
+                       ("/console/transparency/verify", {})]:  # fmt: skip
+        for csrf in ["forged", "é" * 10]:
+            answer = client.post(path, data={**data, "csrf": csrf}, follow_redirects=False)
+            assert answer.status_code == 303, (path, csrf)
+            assert "as_of=1" not in answer.headers["location"]
+            assert answer.headers["location"] in ("/console", "/console/subjects/user_456",
+                                                  "/console/transparency")  # fmt: skip
+
+
+def test_a_cookie_or_a_token_of_any_characters_is_refused_not_a_fault(
+    client: LedgerClient,
+) -> None:
+    cookie = f"{SESSION_COOKIE}=a.é".encode()  # as a browser may send it: raw bytes
+    answer = client.get("/console", headers={"cookie": cookie}, follow_redirects=False)
+    assert answer.status_code == 303
+    client.get("/console/login")
+    refused = client.post("/console/login", data={"token": "é", "csrf": "é"})
+    assert refused.status_code == 401
+
+
+def test_sign_in_comes_back_only_to_a_console_page(client: LedgerClient) -> None:
+    for away in ["/console/../webhooks/verifa", "/console/%2e%2e/metrics", "/console\\\\evil",
+                 "/consolex", "/console/..//evil.example"]:  # fmt: skip
+        assert sign_in(client, next=away).headers["location"] == "/console", away
+    assert sign_in(client, next="/console/alerts?as_of=2").headers["location"] == (
+        "/console/alerts?as_of=2"
+    )
+
+
+def test_names_with_slashes_quotes_and_markup_are_read_and_linked_as_they_are(
+    client: LedgerClient,
+) -> None:
+    odd = 'team/a"b<i>?#%'
+    deliver(client, session("session.created", "o1", ref=odd, sid="s/../x"))
+    sign_in(client)
+    page = client.get(f"/console/subjects/{quote(odd, safe='')}")
+    assert page.status_code == 200
+    assert "<i>" not in page.text and "team/a&#34;b&lt;i&gt;?#%" in page.text
+    assert 'href="/console/sessions/s%2F..%2Fx?as_of=1"' in page.text
+    assert client.get("/console/sessions/s%2F..%2Fx").status_code == 200
+
+
+def test_time_filters_bound_the_events_shown_not_the_subjects_streams(
+    client: LedgerClient,
+) -> None:
+    first = deliver(client, session("session.created", "t1"))
+    cleared = check("check.completed", "t2", external_ref="alice", check_type="sanction",
+                    status="clear", has_match=False)  # fmt: skip
+    second = deliver(client, cleared)
+    third = deliver(client, session("session.approved", "t3"))
+    sign_in(client)
+    shown = client.get(f"/console/subjects/alice?since={first}&until={second}").text
+    assert re.findall(r'title="The subject as of this event">(\d+)<', shown) == [str(second)]
+    assert f"As of position {third}" in text_of(shown)  # the status is still the head's
+
+
+def test_a_long_payload_is_shown_on_a_page_of_its_own(client: LedgerClient) -> None:
+    position = deliver(client, session("session.created", "l1", notes="n" * 6000))
+    sign_in(client)
+    timeline = client.get("/console/subjects/alice").text
+    link = f"/console/events/{position}?subject=alice"
+    assert f'href="{link}"' in timeline and "n" * 6000 not in timeline
+    assert "n" * 6000 in client.get(link).text
+    assert client.get(f"/console/events/{position}?subject=bob").status_code == 404
+
+
+def test_an_evidence_file_is_named_in_ascii_whatever_the_reference(
+    client: LedgerClient,
+) -> None:
+    deliver(client, session("session.created", "e1", ref="Łukasz-日本"))
+    sign_in(client)
+    bundle = client.get(f"/console/evidence/{quote('Łukasz-日本', safe='')}?as_of=1")
+    assert bundle.status_code == 200
+    assert (
+        bundle.headers["content-disposition"] == 'attachment; filename="evidence-_ukasz-__-1.json"'
+    )

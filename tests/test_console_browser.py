@@ -65,13 +65,20 @@ def submit(browser: webdriver.Chrome, field: WebElement, *keys: str) -> None:
     """Type into a field and press Enter, then wait for the page the form leads to."""
     page = browser.find_element(By.TAG_NAME, "html")
     field.send_keys(*keys, Keys.ENTER)
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    _loaded_after(browser, page)
 
 
 def click(browser: webdriver.Chrome, element: WebElement) -> None:
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    _loaded_after(browser, page)
+
+
+def _loaded_after(browser: webdriver.Chrome, page: WebElement) -> None:
+    """Until the page is gone and the one after it (redirects followed) has loaded."""
+    wait = WebDriverWait(browser, 20)
+    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def sign_in(browser: webdriver.Chrome, server: LedgerServer, role: str) -> None:

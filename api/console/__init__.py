@@ -30,6 +30,12 @@ def invalid_page(request: Request, error: RequestValidationError) -> Response:
     return error_page(request, 422, "; ".join(problems))
 
 
+def unavailable_page(request: Request) -> Response:
+    answer = error_page(request, 503, "The store is out of reach or busy: try again shortly.")
+    answer.headers["Retry-After"] = "1"
+    return answer
+
+
 def fault_page(request: Request) -> Response:
     return error_page(request, 500, "The console failed to answer; the fault is logged.")
 
@@ -56,4 +62,6 @@ def install(app: FastAPI, services: Services) -> None:
     async def http_error(request: Request, error: HTTPException) -> Response:
         if not is_console(request):
             return await http_exception_handler(request, error)
-        return error_page(request, error.status_code, str(error.detail)[:200])
+        answer = error_page(request, error.status_code, str(error.detail)[:200])
+        answer.headers.update(error.headers or {})
+        return answer

@@ -51,16 +51,14 @@ def _secure(request: Request) -> bool:
 def console_reader(role: str = "auditor"):  # type: ignore[no-untyped-def]
     """A dependency: the signed-in reader, whose role must include `role`."""
 
-    async def signed_in(request: Request, services: ServicesDep) -> Reader:
+    def signed_in(request: Request, services: ServicesDep) -> Reader:  # reads: in a thread
         session = session_key(services).read(request.cookies.get(SESSION_COOKIE))
         live = (session is not None and any(
             r == session.role and f"{r}:{fingerprint(t)}" == session.who
             for t, r in services.credentials.api_tokens.items()
         ) and not sign_outs(request).signed_out(session))  # fmt: skip
         if session is None or not live:
-            raise SignInRequired(
-                request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            )
+            raise SignInRequired(_asked_for(request))
         if ROLES.index(session.role) < ROLES.index(role):
             raise NotAllowed(role)
         reader = Reader(session.role, session.who)
@@ -87,16 +85,35 @@ def check_csrf(request: Request, services: Services, token: str) -> bool:
     return key.csrf_ok(session.id if session else None, token)
 
 
+def _asked_for(request: Request) -> str:
+    """Where to come back to after signing in: the page as asked for, byte for byte (a GET;
+    a form sent without a session starts again from home)."""
+    if request.method != "GET":
+        return "/console"
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1")
+    return path + (f"?{request.url.query}" if request.url.query else "")
+
+
 def _safe_next(back_to: str) -> str:
-    """Only a console path: a sign-in never sends the browser anywhere else."""
-    return (
-        back_to if back_to.startswith("/console") and not back_to.startswith("//") else "/console"
-    )
+    """Only a console page: a sign-in never sends the browser anywhere else, not even by
+    `..` segments or a backslash that a browser reads as a slash."""
+    path = back_to.split("?", 1)[0]
+    inside = (path == "/console" or path.startswith("/console/")) and "\\" not in back_to
+    segments = path.split("/")
+    if not inside or any(s in (".", "..") or s.lower().startswith("%2e") for s in segments):
+        return "/console"
+    return back_to
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, services: ServicesDep, next: str = "/console",
-               problem: str | None = None) -> Response:  # fmt: skip
+def login_form(request: Request, services: ServicesDep, next: str = "/console") -> Response:
+    return _login_page(request, services, next)
+
+
+def _login_page(request: Request, services: Services, next: str,
+                problem: str | None = None) -> Response:  # fmt: skip
+    """The sign-in form, its CSRF token bound to a cookie of its own."""
     binding = secrets.token_urlsafe(16)
     csrf = session_key(services).csrf_token(binding)
     answer = page(request, "login.html", 401 if problem else 200, problem=problem,
@@ -116,10 +133,10 @@ def login(
 ) -> Response:
     """A token that a role holds starts a session; anything else shows the form again."""
     if not session_key(services).csrf_ok(request.cookies.get(PRE_SESSION_COOKIE), csrf):
-        return login_form(request, services, next, problem="The form expired: sign in again.")
+        return _login_page(request, services, next, problem="The form expired: sign in again.")
     role = role_of(services, token)
     if role is None:
-        return login_form(request, services, next, problem="That token is not known.")
+        return _login_page(request, services, next, problem="That token is not known.")
     _, cookie = session_key(services).issue(role, f"{role}:{fingerprint(token)}")
     answer = see_other(_safe_next(next))
     answer.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_SECONDS, httponly=True,

@@ -100,7 +100,7 @@ def evidence(request: Request, ref: str, services: ServicesDep, reader: ConsoleA
         return error_page(request, 422, f"{problem}: export it with `ledger evidence export`.")
     if found is None:
         return error_page(request, 404, f"No subject {ref[:64]!r} at that point.")
-    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in ref)[:64]
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in ref)[:64]
     position = found["as_of"]["position"]
     download = f'attachment; filename="evidence-{name}-{position}.json"'
     return Response(json.dumps(found, indent=1), media_type="application/json",

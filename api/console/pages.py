@@ -8,28 +8,31 @@ the access log. Every page does bounded work: a timeline page examines at most
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.auth import ConsoleAuditor, check_csrf
 from api.console.points import BadPoint, read_point, subject_url
-from api.console.rendering import error_page, page, see_other
+from api.console.rendering import error_page, page, pretty, see_other
 from api.dependencies import NAME_CHARS, Reader, ServicesDep
 from application.reading.changes import status_changes
-from application.reading.views import empty_status, entry_view
+from application.reading.views import Doc, empty_status, entry_view
 from bootstrap.services import Services
 from domain.entries import AsOf, LedgerEntry
-from projections.models import CASES, CHECKS, DOCUMENTS, SESSIONS
+from projections.models import CASES, CHECKS, DOCUMENTS, SESSIONS, SUBJECT_STATUS
 from projections.read_model import ReadModel
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 PAGE = 50  # events a timeline page shows
 EXAMINED = 500  # entries a timeline page reads, at most, to find them
+INLINE_PAYLOAD = 4096  # characters of a payload shown in the timeline; beyond, on its own page
+SHOWN_ITEMS = 100  # checks, cases, sessions or documents listed in a status
+SHOWN_CHANGES = 200  # changes listed between two points
 ENTITIES: dict[str, ReadModel] = {
     "session": SESSIONS, "check": CHECKS, "case": CASES, "document": DOCUMENTS,
 }  # fmt: skip
@@ -121,13 +124,13 @@ def subject_page(
         return None if point is None else ledger.as_of(point)
 
     try:
-        point = ledger.as_of(read_point(as_of, "as of"))
+        asked = read_point(as_of, "as of")
         earlier = prefix(compare, "compare with")
         since_at = found.position if (found := prefix(since, "events after")) else 0
         until_at = found.position if (found := prefix(until, "events up to")) else None
     except BadPoint as problem:
         return error_page(request, 422, str(problem))
-    status = ledger.subject_status(ref, point)
+    point, status = _status(services, ref, asked)
     if status is None:
         return error_page(request, 404, f"No subject {ref[:64]!r} as of position {point.position}.")
     changes = None
@@ -138,43 +141,84 @@ def subject_page(
         before = ledger.subject_status(ref, earlier) or empty_status(ref)
         changes = status_changes(before, status)
         since_at = max(since_at, earlier.position)
-    upto = AsOf(min(point.position, until_at), None) if until_at is not None else point
-    shown, next_after = _timeline_page(services, ref, upto, max(after, since_at), event)
+    shown, examined_to, next_after = _timeline_page(services, ref, point, max(after, since_at),
+                                                    until_at, event)  # fmt: skip
     events = _events_for(services, reader, ref, shown, point)
     keep = {"as_of": point.position, "compare": earlier.position if earlier else None,
             "event": event, "since": since, "until": until}  # fmt: skip
     return page(
         request, "subject.html", reader=reader, ref=ref, here=subject_url(ref), status=status,
         as_of=point, evidence_url=f"/console/evidence/{quote(ref, safe='')}?as_of={point.position}",
-        earlier=earlier, changes=changes, events=events, filters=keep,
+        earlier=earlier, changes=changes, events=events, filters=keep, examined_to=examined_to,
         next_url=subject_url(ref, **keep, after=next_after) if next_after else None,
-        first_url=subject_url(ref, **keep) if after else None,
-        pretty=lambda value: json.dumps(value, indent=2, ensure_ascii=False),
+        first_url=subject_url(ref, **keep) if after else None, shown_items=SHOWN_ITEMS,
+        shown_changes=SHOWN_CHANGES, inline_payload=INLINE_PAYLOAD,
     )  # fmt: skip
 
 
+def _status(services: Services, ref: str, point: int | datetime | None) -> tuple[AsOf, Doc | None]:
+    """The subject's status: now, from the read model (as the API answers it), or folded
+    from the ledger as of the point asked for (and now, for a subject the read model has not
+    caught up with yet)."""
+    if point is None and (build := services.read_models.serving(SUBJECT_STATUS.name)):
+        position, doc = services.read_models.get(build, ref)
+        if doc is not None:
+            return services.ledger.as_of(position), doc
+    as_of = services.ledger.as_of(point)
+    return as_of, services.ledger.subject_status(ref, as_of)
+
+
 def _timeline_page(
-    services: Services, ref: str, upto: AsOf, after: int, event: str | None
-) -> tuple[list[LedgerEntry], int | None]:
-    """Up to `PAGE` entries after `after` of the type asked for, examining at most
-    `EXAMINED`, and where the next page starts (None: there is no more)."""
-    read = services.ledger.timeline(ref, upto, after=after, limit=EXAMINED + 1) or []
-    examined, more = read[:EXAMINED], len(read) > EXAMINED
+    services: Services, ref: str, as_of: AsOf, after: int, until: int | None, event: str | None
+) -> tuple[list[LedgerEntry], int, int | None]:
+    """Up to `PAGE` of the subject's entries (as of `as_of`) after `after` and up to `until`,
+    of the type asked for, examining at most `EXAMINED`; how far it examined; and where the
+    next page starts (None: there is no more)."""
+    read = services.ledger.timeline(ref, as_of, after=after, limit=EXAMINED + 1) or []
+    within = [e for e in read if until is None or e.position <= until]
+    examined, more = within[:EXAMINED], len(within) > EXAMINED
     matching = [e for e in examined if not event or e.event_type == event]
     if len(matching) > PAGE:
-        return matching[:PAGE], matching[PAGE - 1].position
-    return matching, examined[-1].position if more else None
+        return matching[:PAGE], matching[PAGE - 1].position, matching[PAGE - 1].position
+    reached = examined[-1].position if examined else after
+    return matching, reached, reached if more else None
 
 
 def _events_for(services: Services, reader: Reader, ref: str, entries: list[LedgerEntry],
                 as_of: AsOf) -> list[dict[str, Any]]:  # fmt: skip
-    """The entries as this reader may see them; a disclosure of personal data is logged."""
+    """The entries as this reader may see them, each payload's text if it is short enough to
+    show in the timeline; a disclosure of personal data is logged."""
     if reader.role == "auditor":
-        return [entry_view(entry, masked=True) for entry in entries]
-    if entries:
-        services.ledger.access_log.record(reader.who, reader.role, ref,
-                                          f"console timeline as of {as_of.position}")  # fmt: skip
-    return [entry_view(entry) for entry in services.ledger.disclose(entries)]
+        views = [entry_view(entry, masked=True) for entry in entries]
+    else:
+        if entries:
+            what = f"console timeline as of {as_of.position}"
+            services.ledger.access_log.record(reader.who, reader.role, ref, what)
+        views = [entry_view(entry) for entry in services.ledger.disclose(entries)]
+    for view in views:
+        text = pretty(view["payload"])
+        view.update(text=text if len(text) <= INLINE_PAYLOAD else None, size=len(text))
+    return views
+
+
+@router.get("/events/{position}", response_class=HTMLResponse)
+def event_page(
+    request: Request,
+    position: Annotated[int, Path(ge=1, le=2**62)],
+    services: ServicesDep,
+    reader: ConsoleAuditor,
+    subject: Annotated[str, Query(min_length=1, max_length=NAME_CHARS)],
+) -> Response:
+    """One entry of a subject's timeline with its whole payload (the timeline shows long
+    ones here only)."""
+    head = services.ledger.as_of()
+    found = services.ledger.timeline(subject, head, after=position - 1, limit=1) or []
+    if not found or found[0].position != position:
+        return error_page(request, 404, f"No entry {position} in the timeline of"
+                          f" {subject[:64]!r}.")  # fmt: skip
+    [view] = _events_for(services, reader, subject, found, head)
+    return page(request, "event.html", reader=reader, ref=subject, event=view,
+                text=pretty(view["payload"]), subject_url=subject_url)  # fmt: skip
 
 
 def _entity_page(kind: str, model: ReadModel):  # type: ignore[no-untyped-def]

@@ -3,8 +3,10 @@ security headers every page carries, and error pages that never show a traceback
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -15,6 +17,20 @@ from starlette.responses import Response
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")  # autoescaped: .html templates
+
+
+def pretty(value: Any) -> str:
+    """A JSON value as the pages show it: indented, non-ASCII as it is."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def segment(value: Any) -> str:
+    """A name as one segment of a path: `/`, `?`, `#`, `%` and all else escaped."""
+    return quote(str(value), safe="")
+
+
+templates.env.filters["pretty"] = pretty
+templates.env.filters["segment"] = segment
 
 # No inline script or style, nothing from another origin, no framing, forms post home only.
 CONTENT_SECURITY_POLICY = (
@@ -41,7 +57,11 @@ class ConsoleHeaders(BaseHTTPMiddleware):
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    """A rendered page, with the security headers even where the middleware does not run
+    (a fault's page is sent from outside it)."""
+    answer = templates.TemplateResponse(request, template, context, status_code=status_code)
+    answer.headers.update(HEADERS)
+    return answer
 
 
 def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:

@@ -56,7 +56,7 @@ class SessionKey:
         if not cookie or len(cookie) > 1024 or cookie.count(".") != 1:
             return None
         payload, mac = cookie.split(".")
-        if not hmac.compare_digest(mac, self._mac("session", payload)):
+        if not hmac.compare_digest(mac.encode(), self._mac("session", payload).encode()):
             return None
         try:
             role, who, expires, sid = json.loads(base64.urlsafe_b64decode(payload))
@@ -72,5 +72,5 @@ class SessionKey:
 
     def csrf_ok(self, bound_to: str | None, token: str | None) -> bool:
         return bool(bound_to and token) and hmac.compare_digest(
-            str(token), self.csrf_token(str(bound_to))
+            str(token).encode(), self.csrf_token(str(bound_to)).encode()
         )
