@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.browser import chromium, console_errors, document_headers
@@ -63,22 +63,34 @@ def url(server: LedgerServer, path: str) -> str:
 
 def submit(browser: webdriver.Chrome, field: WebElement, *keys: str) -> None:
     """Type into a field and press Enter, then wait for the page the form leads to."""
-    page = browser.find_element(By.TAG_NAME, "html")
+    _mark_page(browser)
     field.send_keys(*keys, Keys.ENTER)
-    _loaded_after(browser, page)
+    _wait_for_next_page(browser)
 
 
 def click(browser: webdriver.Chrome, element: WebElement) -> None:
-    page = browser.find_element(By.TAG_NAME, "html")
+    _mark_page(browser)
     element.click()
-    _loaded_after(browser, page)
+    _wait_for_next_page(browser)
 
 
-def _loaded_after(browser: webdriver.Chrome, page: WebElement) -> None:
-    """Until the page is gone and the one after it (redirects followed) has loaded."""
-    wait = WebDriverWait(browser, 20)
-    wait.until(expected_conditions.staleness_of(page))
-    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
+def _mark_page(browser: webdriver.Chrome) -> None:
+    browser.execute_script("document.documentElement.dataset.left = 'no'")
+
+
+def _wait_for_next_page(browser: webdriver.Chrome) -> None:
+    """Until another page than the marked one (redirects followed) has loaded. Asked by a
+    script, not by an element of the old page: while a page is replaced, Chromium answers
+    questions about its elements with errors other than "stale"."""
+
+    def loaded(b: webdriver.Chrome) -> bool:
+        try:
+            return bool(b.execute_script("return document.readyState === 'complete'"
+                                         " && !document.documentElement.dataset.left"))  # fmt: skip
+        except WebDriverException:
+            return False  # between two pages
+
+    WebDriverWait(browser, 20).until(loaded)
 
 
 def sign_in(browser: webdriver.Chrome, server: LedgerServer, role: str) -> None:

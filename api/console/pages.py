@@ -23,6 +23,8 @@ from application.reading.changes import status_changes
 from application.reading.views import Doc, empty_status, entry_view
 from bootstrap.services import Services
 from domain.entries import AsOf, LedgerEntry
+from domain.payloads import EVENT_MODELS
+from domain.personal_data import ERASURE_REQUESTED
 from projections.models import CASES, CHECKS, DOCUMENTS, SESSIONS, SUBJECT_STATUS
 from projections.read_model import ReadModel
 
@@ -33,6 +35,7 @@ EXAMINED = 500  # entries a timeline page reads, at most, to find them
 INLINE_PAYLOAD = 4096  # characters of a payload shown in the timeline; beyond, on its own page
 SHOWN_ITEMS = 100  # checks, cases, sessions or documents listed in a status
 SHOWN_CHANGES = 200  # changes listed between two points
+EVENT_TYPES = sorted([*EVENT_MODELS, ERASURE_REQUESTED])  # offered by the event type filter
 ENTITIES: dict[str, ReadModel] = {
     "session": SESSIONS, "check": CHECKS, "case": CASES, "document": DOCUMENTS,
 }  # fmt: skip
@@ -152,7 +155,7 @@ def subject_page(
         earlier=earlier, changes=changes, events=events, filters=keep, examined_to=examined_to,
         next_url=subject_url(ref, **keep, after=next_after) if next_after else None,
         first_url=subject_url(ref, **keep) if after else None, shown_items=SHOWN_ITEMS,
-        shown_changes=SHOWN_CHANGES, inline_payload=INLINE_PAYLOAD,
+        shown_changes=SHOWN_CHANGES, inline_payload=INLINE_PAYLOAD, event_types=EVENT_TYPES,
     )  # fmt: skip
 
 
