@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from projections.models import SUBJECT_STATUS
 from projections.new_entries import NewEntries
 from projections.read_model import Build
 from projections.runner import ProjectionRunner
-from tests.helpers import deliver_all, session_event
+from tests.helpers import MASTER_KEY, deliver_all, session_event
 
 
 def test_a_runner_that_loses_a_race_skips_the_batch_and_never_goes_backwards(
@@ -95,3 +96,34 @@ def test_a_failing_store_is_retried_ever_later_and_logged_once(
     assert stop.waits == [1, 2, 4, 8, 16, 32, 60, 60]
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1
+
+
+def test_the_links_a_batch_revealed_are_read_by_position_not_by_scanning_the_tables(
+    tmp_path: Any,
+) -> None:
+    """Following the head must cost what the batch holds, not what the ledger holds: each
+    read of the links a batch revealed probes an index by position. (Without one, a batch
+    of ten entries scanned every link table: 13 ms at 100,000 entries, and growing.)"""
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}", master_key=MASTER_KEY)
+    try:
+        sessions = [session_event(session_id=f"s{n}", ref=f"u{n}", key=f"k{n}",
+                                  identity_id=f"i{n % 7}") for n in range(200)]  # fmt: skip
+        deliver_all(ledger, sessions)
+        with ledger.reading() as history:
+            asked: list[tuple[str, tuple[Any, ...]]] = []
+            rows = history.unit_of_work.rows
+
+            def recorded(query: str, *params: Any) -> list[Any]:
+                asked.append((query, params))
+                return rows(query, *params)
+
+            history.unit_of_work.rows = recorded  # type: ignore[method-assign]
+            history.feed.link_changes(190, 200)
+            history.unit_of_work.rows = rows  # type: ignore[method-assign]
+            assert len(asked) == 4
+            for query, params in asked:
+                plan = [str(r[-1]) for r in history.unit_of_work.rows(f"EXPLAIN QUERY PLAN {query}",
+                                                             *params)]  # fmt: skip
+                assert not [step for step in plan if step.startswith("SCAN")], (query, plan)
+    finally:
+        ledger.close()

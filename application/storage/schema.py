@@ -53,12 +53,16 @@ LINK_TABLES = {
 }
 # The columns of each of its tables, as PostgreSQL names their types.
 LINK_TYPES = {table: ("text", "text", "bigint") for table in LINK_TABLES}
-# Secondary indexes of the live build only: reads by subject, and sealing's read of the sessions
-# a stream mentioned. Builds learn by primary key.
+# Secondary indexes of the live build only: reads by subject, sealing's read of the sessions a
+# stream mentioned, and the projections' read of the links a batch of entries revealed (by
+# position: else every batch scans the tables whole). Builds learn by primary key.
 LINK_INDEXES = {
     "stream_links_by_subject": "stream_links (subject, position)",
     "identity_refs_by_subject": "identity_refs (subject, position)",
     "session_mentions_by_stream": "session_mentions (stream_id)",
+    "stream_links_by_position": "stream_links (position)",
+    "session_ties_by_position": "session_ties (position)",
+    "identity_refs_by_position": "identity_refs (position)",
 }
 
 
