@@ -389,3 +389,17 @@ def test_an_evidence_file_is_named_in_ascii_whatever_the_reference(
     assert (
         bundle.headers["content-disposition"] == 'attachment; filename="evidence-_ukasz-__-1.json"'
     )
+
+
+def test_a_list_is_read_as_of_the_point_its_form_names(client: LedgerClient) -> None:
+    seeded(client)
+    client.caught_up()
+    sign_in(client)
+    csrf = form_token(client.get("/console/alerts").text)
+    chosen = client.post("/console/alerts", data={"csrf": csrf, "as_of": "2"},
+                         follow_redirects=False)  # fmt: skip
+    assert chosen.headers["location"] == "/console/alerts?as_of=2"
+    assert "As of position 2" in text_of(client.get(chosen.headers["location"]).text)
+    forged = client.post("/console/alerts", data={"csrf": "x", "as_of": "2"},
+                         follow_redirects=False)  # fmt: skip
+    assert forged.headers["location"] == "/console/alerts"

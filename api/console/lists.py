@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -60,9 +61,22 @@ def _list_page(name: str):  # type: ignore[no-untyped-def]
     return list_page
 
 
+def _choose_point(name: str):  # type: ignore[no-untyped-def]
+    def choose_point(request: Request, services: ServicesDep, reader: ConsoleAuditor,
+                     csrf: Annotated[str, Form(max_length=128)],
+                     as_of: Annotated[str, Form(max_length=64)] = "") -> Response:  # fmt: skip
+        """The point form: the list's own address at that point, to read, keep or share."""
+        if not check_csrf(request, services, csrf) or not as_of.strip():
+            return see_other(f"/console/{name}")
+        return see_other(f"/console/{name}?{urlencode({'as_of': as_of.strip()})}")
+
+    return choose_point
+
+
 for _name in LISTS:
     router.add_api_route(f"/{_name}", _list_page(_name), methods=["GET"],
                          response_class=HTMLResponse)  # fmt: skip
+    router.add_api_route(f"/{_name}", _choose_point(_name), methods=["POST"])
 
 
 @router.get("/transparency", response_class=HTMLResponse)
