@@ -10,13 +10,25 @@ from datetime import datetime
 
 from fastapi import HTTPException
 
+from api.dependencies import Reader
 from api.errors import invalid, shown
-from application.reading.views import Doc
+from application.reading.views import Doc, entry_view
 from bootstrap.services import Services
-from domain.entries import MAX_POSITION
+from domain.entries import MAX_POSITION, LedgerEntry
 from projections.models import AttentionModel
 from projections.pages import NotBuiltYet, page_as_of
 from projections.read_model import Build, ReadModel, Selection
+
+
+def events_as_seen(services: Services, reader: Reader, subject: str,
+                   entries: list[LedgerEntry], what: str) -> list[Doc]:  # fmt: skip
+    """Timeline rows as the reader may see them: personal data masked for auditors, else as
+    sent until erased, that read written to the access log (`what` says which read)."""
+    if reader.role == "auditor":
+        return [entry_view(entry, masked=True) for entry in entries]
+    if entries:
+        services.ledger.access_log.record(reader.who, reader.role, subject, what)
+    return [entry_view(entry) for entry in services.ledger.disclose(entries)]
 
 
 def not_found(what: str, key: str, position: int) -> HTTPException:

@@ -16,6 +16,7 @@ import pytest
 from api.console.sessions import SESSION_COOKIE, SESSION_SECONDS
 from tests.helpers import TOKENS, LedgerClient, seed_examples
 from tests.test_http_reads import check, deliver, session
+from tests.test_subject_changes import story
 
 ROLE_TOKENS = {role: token for token, role in TOKENS.items()}
 
@@ -87,7 +88,8 @@ def test_every_page_sends_the_content_security_policy_and_no_inline_script(
     seeded(client)
     sign_in(client)
     for path in ["/console/login", "/console", "/console/subjects/user_456",
-                 "/console/checks/check_abc123", "/console/subjects/nobody"]:  # fmt: skip
+                 "/console/checks/check_abc123", "/console/subjects/nobody",
+                 "/console/static/console.css", "/console/evidence/user_456"]:  # fmt: skip
         answer = client.get(path)
         policy = answer.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "unsafe-inline" not in policy, path
@@ -138,11 +140,7 @@ def test_an_officer_sees_personal_data_and_the_read_is_in_the_access_log(
 def test_a_subject_as_of_a_past_point_and_compared_with_an_earlier_one(
     client: LedgerClient,
 ) -> None:
-    created = deliver(client, session("session.created", "a1"))
-    cleared = check("check.completed", "a2", external_ref="alice", check_type="sanction",
-                    status="clear", has_match=False)  # fmt: skip
-    checked = deliver(client, cleared)
-    approved = deliver(client, session("session.approved", "a3"))
+    created, checked, approved = story(client)
     sign_in(client)
     then = text_of(client.get(f"/console/subjects/alice?as_of={created}").text)
     assert f"As of position {created}" in then and "Verification created" in then
@@ -197,6 +195,10 @@ def test_a_bad_point_an_unknown_subject_and_an_unknown_page_are_pages_not_traceb
         assert answer.status_code == status, path
         assert answer.headers["content-type"].startswith("text/html")
         assert words in text_of(answer.text) and "Traceback" not in answer.text, path
+    for path in ["/console/subjects/a%00b", "/console/checks/a%00b?as_of=1"]:
+        answer = client.get(path)  # no store holds a NUL: unknown, or refused (PostgreSQL)
+        assert answer.status_code in (404, 422), path
+        assert answer.headers["content-type"].startswith("text/html"), path
 
 
 def test_an_expired_session_or_one_whose_token_was_removed_signs_in_again(
@@ -267,6 +269,7 @@ def test_a_subjects_evidence_downloads_as_the_api_serves_it(client: LedgerClient
     bundle = client.get("/console/evidence/user_456?as_of=5")
     named = 'attachment; filename="evidence-user_456-5.json"'
     assert bundle.headers["content-disposition"] == named
+    assert bundle.headers["cache-control"] == "no-store"
     api = client.read("/subjects/user_456/evidence", as_of="5").json()
     assert bundle.json()["entries"] == api["entries"] and bundle.json()["status"] == api["status"]
 
@@ -358,11 +361,7 @@ def test_names_with_slashes_quotes_and_markup_are_read_and_linked_as_they_are(
 def test_time_filters_bound_the_events_shown_not_the_subjects_streams(
     client: LedgerClient,
 ) -> None:
-    first = deliver(client, session("session.created", "t1"))
-    cleared = check("check.completed", "t2", external_ref="alice", check_type="sanction",
-                    status="clear", has_match=False)  # fmt: skip
-    second = deliver(client, cleared)
-    third = deliver(client, session("session.approved", "t3"))
+    first, second, third = story(client)
     sign_in(client)
     shown = client.get(f"/console/subjects/alice?since={first}&until={second}").text
     assert re.findall(r'title="The subject as of this event">(\d+)<', shown) == [str(second)]

@@ -68,6 +68,13 @@ def test_a_path_that_is_not_one_is_refused(path: str) -> None:
         apply_changes({"aml": {"status": "clear"}}, [{"path": path, "from": None, "to": 1}])
 
 
+def test_a_path_through_an_item_the_status_does_not_hold_is_refused() -> None:
+    status = {"aml": {"checks": [{"check_id": "c1", "status": "clear"}]}}
+    change = {"path": 'aml.checks["c2"].status', "from": "clear", "to": "hit"}
+    with pytest.raises(ValueError, match="does not hold"):
+        apply_changes(status, [change])
+
+
 # The route.
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from api.console import auth, lists, pages
-from api.console.rendering import STATIC, ConsoleHeaders, error_page
+from api.console.rendering import STATIC, ConsoleStatic, error_page
 from api.console.sign_outs import SignOuts
 from bootstrap.services import Services
 
@@ -47,8 +46,7 @@ def install(app: FastAPI, services: Services) -> None:
     app.include_router(auth.router)
     app.include_router(pages.router)
     app.include_router(lists.router)
-    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    app.add_middleware(ConsoleHeaders)
+    app.mount("/console/static", ConsoleStatic(directory=STATIC), name="console-static")
 
     @app.exception_handler(auth.SignInRequired)
     async def sign_in(request: Request, error: auth.SignInRequired) -> Response:

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from api.console.auth import ConsoleAdmin, ConsoleAuditor, check_csrf
 from api.console.points import BadPoint, read_point, subject_url
-from api.console.rendering import error_page, page, see_other
+from api.console.rendering import download, error_page, page, see_other
 from api.dependencies import NAME_CHARS, ServicesDep
 from api.reading import LIST_CURSOR_PATTERN, read_list
 from api.routes.subjects import MAX_EVIDENCE_ENTRIES
@@ -116,9 +116,7 @@ def evidence(request: Request, ref: str, services: ServicesDep, reader: ConsoleA
         return error_page(request, 404, f"No subject {ref[:64]!r} at that point.")
     name = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in ref)[:64]
     position = found["as_of"]["position"]
-    download = f'attachment; filename="evidence-{name}-{position}.json"'
-    return Response(json.dumps(found, indent=1), media_type="application/json",
-                    headers={"Content-Disposition": download})  # fmt: skip
+    return download(json.dumps(found, indent=1), f"evidence-{name}-{position}.json")
 
 
 @router.get("/projections", response_class=HTMLResponse)

@@ -19,8 +19,9 @@ from api.console.auth import ConsoleAuditor, check_csrf
 from api.console.points import BadPoint, read_point, subject_url
 from api.console.rendering import error_page, page, pretty, see_other
 from api.dependencies import NAME_CHARS, Reader, ServicesDep
+from api.reading import events_as_seen
 from application.reading.changes import status_changes
-from application.reading.views import Doc, empty_status, entry_view
+from application.reading.views import Doc, empty_status
 from bootstrap.services import Services
 from domain.entries import AsOf, LedgerEntry
 from domain.payloads import EVENT_MODELS
@@ -191,13 +192,8 @@ def _events_for(services: Services, reader: Reader, ref: str, entries: list[Ledg
                 as_of: AsOf) -> list[dict[str, Any]]:  # fmt: skip
     """The entries as this reader may see them, each payload's text if it is short enough to
     show in the timeline; a disclosure of personal data is logged."""
-    if reader.role == "auditor":
-        views = [entry_view(entry, masked=True) for entry in entries]
-    else:
-        if entries:
-            what = f"console timeline as of {as_of.position}"
-            services.ledger.access_log.record(reader.who, reader.role, ref, what)
-        views = [entry_view(entry) for entry in services.ledger.disclose(entries)]
+    what = f"console timeline as of {as_of.position}"
+    views = events_as_seen(services, reader, ref, entries, what)
     for view in views:
         text = pretty(view["payload"])
         view.update(text=text if len(text) <= INLINE_PAYLOAD else None, size=len(text))

@@ -10,9 +10,10 @@ from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from starlette.types import Scope
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -46,19 +47,19 @@ HEADERS = {
 }
 
 
-class ConsoleHeaders(BaseHTTPMiddleware):
-    """The security headers on every answer under /console."""
+class ConsoleStatic(StaticFiles):
+    """The console's stylesheet and icon, with the security headers of its pages."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        if request.url.path.startswith("/console"):
-            response.headers.update(HEADERS)
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(HEADERS)
         return response
 
 
 def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """A rendered page, with the security headers even where the middleware does not run
-    (a fault's page is sent from outside it)."""
+    """A rendered page, with the security headers. Every console answer is made here, by
+    `see_other`, `download` or `ConsoleStatic`: no middleware, which would wrap every request
+    of the API, deliveries included."""
     answer = templates.TemplateResponse(request, template, context, status_code=status_code)
     answer.headers.update(HEADERS)
     return answer
@@ -71,4 +72,10 @@ def error_page(request: Request, status_code: int, message: str) -> HTMLResponse
 
 
 def see_other(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+    return RedirectResponse(url, status_code=303, headers=HEADERS)
+
+
+def download(body: str, filename: str) -> Response:
+    """A JSON file to save, never kept in a cache (it may be an officer's)."""
+    return Response(body, media_type="application/json", headers={
+        **HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip

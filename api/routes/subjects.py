@@ -19,11 +19,11 @@ from api.dependencies import (
     ServicesDep,
 )
 from api.errors import NOT_FOUND, UNAUTHENTICATED, invalid
-from api.reading import not_found, read_one
+from api.reading import events_as_seen, not_found, read_one
 from api.schemas import EvidenceBundle, SubjectChanges, SubjectStatus, Timeline
 from application.reading.changes import status_changes
 from application.reading.evidence import TooMuchEvidence
-from application.reading.views import empty_status, entry_view
+from application.reading.views import empty_status
 from domain.entries import MAX_POSITION
 from projections.models import SUBJECT_STATUS
 
@@ -88,12 +88,8 @@ def subject_timeline(
         raise not_found("subject", external_ref, as_of.position)
     page = entries[:limit]
     more = len(entries) > limit
-    if reader.role == "auditor":
-        events = [entry_view(entry, masked=True) for entry in page]
-    else:
-        ledger.access_log.record(reader.who, reader.role, external_ref,
-                                 f"timeline as of {as_of.position}")  # fmt: skip
-        events = [entry_view(entry) for entry in ledger.disclose(page)]
+    events = events_as_seen(services, reader, external_ref, page,
+                            f"timeline as of {as_of.position}")  # fmt: skip
     return {
         "subject": external_ref,
         "as_of": as_of.as_dict(),
@@ -133,12 +129,8 @@ def subject_changes(
         raise not_found("subject", external_ref, end.position)
     page = entries[:limit]
     more = len(entries) > limit
-    if reader.role == "auditor":
-        events = [entry_view(entry, masked=True) for entry in page]
-    else:
-        ledger.access_log.record(reader.who, reader.role, external_ref,
-                                 f"changes from {start.position} to {end.position}")  # fmt: skip
-        events = [entry_view(entry) for entry in ledger.disclose(page)]
+    events = events_as_seen(services, reader, external_ref, page,
+                            f"changes from {start.position} to {end.position}")  # fmt: skip
     return {
         "subject": external_ref,
         "from": start.as_dict(),

@@ -123,4 +123,7 @@ def _step_into(place: Any, kind: str, name: str, list_key: str | None) -> tuple[
         return place[name], name
     assert list_key is not None, "an item's step follows its list's key"
     id_field = ITEM_IDS[list_key]
-    return next(item for item in place if item.get(id_field) == name), None
+    for item in place:
+        if item.get(id_field) == name:
+            return item, None
+    raise ValueError(f"the path names an item the status does not hold: {name!r}")
